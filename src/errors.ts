@@ -1,0 +1,68 @@
+/**
+ * Typed errors with stable codes. Every error a user can see is a VpnError with a code from this list;
+ * the CLI maps codes to exit codes (see exitCodeFor).
+ */
+export type ErrorCode =
+  // usage / configuration (exit 2)
+  | 'USAGE'
+  | 'PROFILE_SYNTAX'
+  | 'PROFILE_UNSUPPORTED'
+  | 'PROFILE_FILE'
+  // transport
+  | 'CONNECT_TIMEOUT'
+  | 'CONN_REFUSED'
+  | 'HOST_UNREACHABLE'
+  | 'DNS_NXDOMAIN'
+  | 'TRANSPORT_CLOSED'
+  | 'TRANSPORT_ERROR'
+  // OpenVPN / TLS / session (exit 1)
+  | 'TLS_VERIFY'
+  | 'TLS_HANDSHAKE'
+  | 'HANDSHAKE_TIMEOUT'
+  | 'AUTH_FAILED'
+  | 'NO_SHARED_CIPHER'
+  | 'SERVER_HALT'
+  | 'PUSH_TIMEOUT'
+  | 'PING_TIMEOUT'
+  | 'PROTOCOL'
+  // wire decoding (never fatal to a session; counted and dropped)
+  | 'WIRE'
+  // anything else
+  | 'INTERNAL';
+
+export class VpnError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = 'VpnError';
+  }
+}
+
+/** A malformed packet or field: thrown by codecs in src/wire, caught and counted by the layers above. */
+export class WireError extends VpnError {
+  readonly field: string;
+  readonly offset: number;
+  constructor(message: string, field: string, offset: number) {
+    super('WIRE', `${message} (field ${field} at offset ${offset})`);
+    this.name = 'WireError';
+    this.field = field;
+    this.offset = offset;
+  }
+}
+
+/** Exit codes scripts can rely on: 0 clean stop, 1 VPN failure, 2 usage/config error. */
+export function exitCodeFor(err: unknown): number {
+  if (err instanceof VpnError) {
+    switch (err.code) {
+      case 'USAGE':
+      case 'PROFILE_SYNTAX':
+      case 'PROFILE_UNSUPPORTED':
+      case 'PROFILE_FILE':
+        return 2;
+      default:
+        return 1;
+    }
+  }
+  return 1;
+}

@@ -1,0 +1,35 @@
+/**
+ * A packet transport toward a VPN server: UDP (one packet per datagram) or TCP with a 16-bit big-endian
+ * length prefix per packet (OpenVPN's framing). Packets, not bytes, cross this interface.
+ */
+export interface TransportEvents {
+  /** One whole packet from the server. The buffer may be reused after the handler returns: copy to keep. */
+  packet: (packet: Buffer) => void;
+  /** A fatal transport error (a VpnError with code TRANSPORT_ERROR, CONN_REFUSED, ...). Followed by 'close'. */
+  error: (err: Error) => void;
+  /** The transport is closed (by us or the peer); no more packets. */
+  close: () => void;
+}
+
+export interface Transport {
+  readonly kind: 'udp' | 'tcp';
+  /** Resolve when ready to send (UDP: socket bound and connected; TCP: connection established). */
+  connect(): Promise<void>;
+  /** Send one packet. Never throws; failures surface as 'error'. */
+  send(packet: Uint8Array): void;
+  on<E extends keyof TransportEvents>(event: E, listener: TransportEvents[E]): this;
+  off<E extends keyof TransportEvents>(event: E, listener: TransportEvents[E]): this;
+  /** Close and release every handle; resolves once closed. Idempotent. */
+  close(): Promise<void>;
+  readonly localAddress?: string;
+  readonly localPort?: number;
+}
+
+export interface TransportOptions {
+  host: string;
+  port: number;
+  /** Connect timeout in ms (TCP connect, UDP bind). Default 10 000. */
+  connectTimeoutMs?: number;
+  /** Local address to bind (optional). */
+  localAddress?: string;
+}
