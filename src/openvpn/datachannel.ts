@@ -347,10 +347,12 @@ export class DataChannelKey {
       case 'cbc': {
         const ivOff = hl + this.hlen;
         const ctLen = wire.length - ivOff - 16;
-        if (ctLen < 16 || ctLen % 16 !== 0) throw this.drop('short', `CBC data packet has a bad length (${wire.length} bytes)`);
+        if (ctLen < 16) throw this.drop('short', `CBC data packet too short (${wire.length} bytes)`);
+        // HMAC first (as openvpn_decrypt_v1): a wrong --auth then reports 'auth', not a length error
         if (!hmacVerify(this.dig!, this.decMac, wire.subarray(ivOff), wire.subarray(hl, ivOff))) {
           throw this.drop('auth', 'HMAC check failed (check --auth)');
         }
+        if (ctLen % 16 !== 0) throw this.drop('decrypt', 'CBC ciphertext is not a whole number of blocks');
         const pt = cbcDecrypt(this.cbc!, this.decKey, wire.subarray(ivOff, ivOff + 16), wire.subarray(ivOff + 16));
         if (pt === null) throw this.drop('decrypt', 'bad CBC padding');
         if (pt.length < PACKET_ID_LENGTH) throw this.drop('decrypt', 'CBC plaintext has no packet id');
