@@ -1,0 +1,30 @@
+/**
+ * vpnproxy's test lab: real OpenVPN 2.6 and strongSwan 5.9 peers in network namespaces, a web host behind them,
+ * the stock OpenVPN client as a baseline, a throwaway PKI and a UDP impairment relay. Needs root; see
+ * labPrereqs(). Start with `startLab()` (lab.ts), or by hand with `npm run lab -- up`.
+ */
+export { startLab, withLab, Lab, type LabOptions, type WebHost, type RelayProcess } from './lab.js';
+export {
+  OpenVpnServer,
+  type OpenVpnServerOptions,
+  type ClientProfileOptions,
+  type UserPass,
+} from './openvpn.js';
+export { NativeClient, type NativeClientOptions, type CurlResult } from './native.js';
+export { StrongSwanResponder, type StrongSwanOptions } from './strongswan.js';
+export {
+  ImpairRelay,
+  seededRandom,
+  parseRelayArgs,
+  type ImpairConfig,
+  type RelayOptions,
+  type RelayCounters,
+  type DirectionCounters,
+} from './impair.js';
+export { createPki, type LabPki, type CertKey } from './pki.js';
+export { detBytes, detChunks, detSha256, DEFAULT_SEED } from './detbytes.js';
+export { startWebHost } from './webhost.js';
+export { labPrereqs, assertLabPrereqs, LabPrereqError, type LabPrereqs, type LabFeature } from './prereqs.js';
+export { sweepStale, listRuns, teardownRunSync, nsPids, runDir, LAB_ROOT, type RunStatus } from './state.js';
+export { labAddresses, nsNames, HOSTS, type HostName, type LabAddresses } from './topology.js';
+export { LabError, Daemon, run, waitFor, pidAlive, type RunResult, type RunOptions } from './exec.js';

@@ -1,0 +1,224 @@
+/**
+ * A real strongSwan 5.9 charon as IKEv2 responder in the lab's ike namespace (facts in
+ * /work/shared/reference/lab.md): kernel-libipsec (userspace ESP on `ipsec0`; the kernel has no XFRM ESP here),
+ * an explicit plugin list with kdf, its own /run (unshare -m + tmpfs, since charon insists on /run/charon.pid),
+ * STRONGSWAN_CONF pointing at our file and a vici socket in the lab directory that swanctl reaches with --uri.
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Daemon, LabError, run, tail, waitFor, type RunResult } from './exec.js';
+import type { LabAddresses } from './topology.js';
+
+export interface StrongSwanOptions {
+  /** Connection name (default 'rw-psk'). */
+  connName?: string;
+  /** Pre-shared key (default 'lab-psk-not-secret'). */
+  psk?: string;
+  /** Responder identity (default 'server.lab'). */
+  localId?: string;
+  /** Initiator identity expected (default 'client.lab'). */
+  remoteId?: string;
+  /** IKE proposals (default 'aes128-sha256-modp2048, aes256gcm16-prfsha256-x25519, aes128-sha256-ecp256'). */
+  proposals?: string;
+  /** ESP proposals (default 'aes256gcm16, aes128gcm16, aes128-sha256'). */
+  espProposals?: string;
+  /** Force UDP encapsulation, ESP-in-UDP/4500 (default true). */
+  encap?: boolean;
+  /** Log level of the ike/chd/cfg groups (default 2; 4 dumps keys). */
+  ikeLogLevel?: number;
+  /** Raw swanctl.conf text added inside `connections { }` (one setting per line!). */
+  extraConnections?: string;
+  /** Start timeout (default 15 s). */
+  timeoutMs?: number;
+}
+
+const PLUGINS =
+  'random nonce openssl pem pkcs1 pkcs8 x509 revocation constraints pubkey curve25519 hmac gcm aes sha1 sha2 md5 kdf attr ' +
+  'kernel-libipsec kernel-netlink socket-default vici eap-identity eap-mschapv2 eap-md5 eap-tls';
+
+/** A running charon. Create with `lab.startStrongSwan()` (or `startLab({ strongswan: {...} })`). */
+export class StrongSwanResponder {
+  readonly connName: string;
+  readonly psk: string;
+  readonly localId: string;
+  readonly remoteId: string;
+  /** `unix:///.../charon.vici`, for `swanctl --uri`. */
+  readonly uri: string;
+  readonly logFile: string;
+  readonly confFile: string;
+  readonly swanctlFile: string;
+  private daemon?: Daemon;
+
+  constructor(
+    readonly ns: string,
+    readonly dir: string,
+    readonly addr: LabAddresses,
+    readonly options: StrongSwanOptions = {},
+  ) {
+    this.connName = options.connName ?? 'rw-psk';
+    this.psk = options.psk ?? 'lab-psk-not-secret';
+    this.localId = options.localId ?? 'server.lab';
+    this.remoteId = options.remoteId ?? 'client.lab';
+    this.uri = `unix://${join(dir, 'charon.vici')}`;
+    this.logFile = join(dir, 'charon.log');
+    this.confFile = join(dir, 'strongswan.conf');
+    this.swanctlFile = join(dir, 'swanctl.conf');
+  }
+
+  /** The responder's address as the test process reaches it (UDP 500 and 4500). */
+  get address(): string {
+    return this.addr.ike;
+  }
+
+  private async writeConfig(): Promise<void> {
+    const o = this.options;
+    const lvl = o.ikeLogLevel ?? 2;
+    await mkdir(this.dir, { recursive: true });
+    await writeFile(
+      this.confFile,
+      `charon {
+  load = ${PLUGINS}
+  plugins {
+    vici {
+      socket = ${this.uri}
+    }
+    openssl {
+      load_legacy = yes
+    }
+  }
+  filelog {
+    lab {
+      path = ${this.logFile}
+      time_format = %T
+      default = 1
+      ike = ${lvl}
+      chd = ${lvl}
+      cfg = ${lvl}
+      net = 1
+      esp = 1
+      knl = 1
+      enc = 1
+      flush_line = yes
+      append = yes
+    }
+  }
+  syslog {
+    daemon {
+      default = -1
+    }
+  }
+}
+`,
+    );
+    const [pool] = this.addr.ipsecPool.split('/');
+    await writeFile(
+      this.swanctlFile,
+      `connections {
+  ${this.connName} {
+    version = 2
+    local_addrs = ${this.addr.ike}
+    proposals = ${o.proposals ?? 'aes128-sha256-modp2048, aes256gcm16-prfsha256-x25519, aes128-sha256-ecp256'}
+    encap = ${o.encap === false ? 'no' : 'yes'}
+    pools = labpool
+    dpd_delay = 30s
+    local {
+      auth = psk
+      id = ${this.localId}
+    }
+    remote {
+      auth = psk
+      id = ${this.remoteId}
+    }
+    children {
+      net {
+        local_ts = ${this.addr.webIpsecNet}
+        esp_proposals = ${o.espProposals ?? 'aes256gcm16, aes128gcm16, aes128-sha256'}
+        rekey_time = 1h
+      }
+    }
+  }
+${o.extraConnections ?? ''}
+}
+pools {
+  labpool {
+    addrs = ${pool}/24
+    dns = ${this.addr.webIpsec}
+  }
+}
+secrets {
+  ike-lab {
+    id-1 = ${this.localId}
+    id-2 = ${this.remoteId}
+    secret = "${this.psk.replaceAll('"', '\\"')}"
+  }
+}
+`,
+    );
+  }
+
+  /** Starts charon, waits for its vici socket, loads the config. */
+  async start(): Promise<this> {
+    await this.writeConfig();
+    const timeoutMs = this.options.timeoutMs ?? 15_000;
+    // Own mount namespace: a tmpfs on /run for /run/charon.pid, with our directory moved back on top of it so
+    // the vici socket and the log stay visible from the root namespace.
+    const script =
+      'set -e; d="$1"; mount --bind "$d" /mnt; mount -t tmpfs -o mode=0755 none /run; mkdir -p "$d"; ' +
+      'mount --move /mnt "$d"; exec /usr/lib/ipsec/charon';
+    this.daemon = new Daemon({
+      ns: this.ns,
+      cmd: 'unshare',
+      args: ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', this.dir],
+      outFile: join(this.dir, 'charon.out'),
+      env: { ...process.env, STRONGSWAN_CONF: this.confFile },
+    });
+    const d = this.daemon;
+    await waitFor(
+      'charon vici socket',
+      async () => {
+        if (!d.running) throw new LabError(`charon ${d.status} during start-up:\n${tail(d.output() + this.log(), 30)}`);
+        if (!existsSync(join(this.dir, 'charon.vici'))) return false;
+        return (await this.swanctl(['--stats'], true)).code === 0;
+      },
+      timeoutMs,
+      50,
+    ).catch(async (e: unknown) => {
+      await d.stop(1000);
+      throw e;
+    });
+    const r = await this.swanctl(['--load-all', '--file', this.swanctlFile]);
+    if (!r.stdout.includes(`loaded connection '${this.connName}'`)) {
+      throw new LabError(`swanctl --load-all did not load ${this.connName}:\n${r.stdout}${r.stderr}`);
+    }
+    return this;
+  }
+
+  /** Runs `swanctl ARGS --uri <ours>` (throws on failure unless allowFail). */
+  swanctl(args: readonly string[], allowFail = false): Promise<RunResult> {
+    return run('swanctl', [...args, '--uri', this.uri], { timeoutMs: 10_000, allowFail });
+  }
+
+  /** `swanctl --list-conns` output. */
+  async listConns(): Promise<string> {
+    return (await this.swanctl(['--list-conns'])).stdout;
+  }
+
+  /** `swanctl --list-sas` output. */
+  async listSas(): Promise<string> {
+    return (await this.swanctl(['--list-sas'])).stdout;
+  }
+
+  get running(): boolean {
+    return this.daemon?.running ?? false;
+  }
+
+  async stop(graceMs = 3000): Promise<void> {
+    await this.daemon?.stop(graceMs);
+  }
+
+  /** charon's file log. */
+  log(): string {
+    return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8') : '';
+  }
+}

@@ -1,0 +1,131 @@
+/**
+ * The lab's network: four namespaces joined by veth pairs, addressed from the run's slot (B = 100 + slot).
+ *
+ *   root ns (test process, our client)
+ *     10.B.1.1 ── 10.B.1.2  srv  (OpenVPN servers; ip_forward=1)
+ *                            10.B.2.1 ── 10.B.2.2  web  (HTTP :80, echo :7 tcp+udp, iperf3 :5201)
+ *                            10.B.3.1 ── 10.B.3.2  nat  (stock openvpn client, the native baseline)
+ *     10.B.4.1 ── 10.B.4.2  ike  (strongSwan charon; ip_forward=1)
+ *                            10.B.5.1 ── 10.B.5.2  web  (same host, its IPsec-side address)
+ *
+ * The root namespace gets `unreachable 10.B.0.0/16` so that nothing but the two connected /24s can be reached
+ * from it (no leaks to a default route); `web` routes replies to the OpenVPN client subnets (10.8.0.0/16) via
+ * srv and to the IPsec pool (10.B.6.0/24) via ike; `nat` has only its connected /24, so `web` is reachable from
+ * there only through the tunnel.
+ */
+import { run } from './exec.js';
+import { namePrefix, slotOctet } from './state.js';
+
+export type HostName = 'srv' | 'web' | 'nat' | 'ike';
+export const HOSTS: readonly HostName[] = ['srv', 'web', 'nat', 'ike'];
+
+/** Every address of a lab, derived from its slot. */
+export interface LabAddresses {
+  /** Second octet (100 + slot). */
+  octet: number;
+  /** Root end of the root–srv link. */
+  rootToSrv: string;
+  /** srv's address as seen from the root namespace: our client's `remote`. */
+  srv: string;
+  /** srv's address on the web link (the web host's gateway). */
+  srvWebSide: string;
+  /** The web host's address behind the OpenVPN server (reachable only through an OpenVPN tunnel). */
+  web: string;
+  /** The web host's network behind OpenVPN, CIDR (pushed as a route). */
+  webNet: string;
+  /** srv's address as seen from nat: the native client's `remote`. */
+  srvNatSide: string;
+  nat: string;
+  /** Root end of the root–ike link. */
+  rootToIke: string;
+  /** charon's address as seen from the root namespace. */
+  ike: string;
+  ikeWebSide: string;
+  /** The web host's address behind strongSwan (reachable only through IPsec). */
+  webIpsec: string;
+  /** CIDR behind strongSwan (the responder's local_ts). */
+  webIpsecNet: string;
+  /** Virtual IP pool of the IPsec responder, CIDR. */
+  ipsecPool: string;
+  /** Range routed back from web to srv; OpenVPN server n uses 10.8.n.0/24. */
+  openvpnClients: string;
+}
+
+export function labAddresses(slot: number): LabAddresses {
+  const b = slotOctet(slot);
+  return {
+    octet: b,
+    rootToSrv: `10.${b}.1.1`,
+    srv: `10.${b}.1.2`,
+    srvWebSide: `10.${b}.2.1`,
+    web: `10.${b}.2.2`,
+    webNet: `10.${b}.2.0/24`,
+    srvNatSide: `10.${b}.3.1`,
+    nat: `10.${b}.3.2`,
+    rootToIke: `10.${b}.4.1`,
+    ike: `10.${b}.4.2`,
+    ikeWebSide: `10.${b}.5.1`,
+    webIpsec: `10.${b}.5.2`,
+    webIpsecNet: `10.${b}.5.0/24`,
+    ipsecPool: `10.${b}.6.0/24`,
+    openvpnClients: '10.8.0.0/16',
+  };
+}
+
+/** Namespace names of a run. */
+export function nsNames(runId: string): Record<HostName, string> {
+  const p = namePrefix(runId);
+  return { srv: `${p}-srv`, web: `${p}-web`, nat: `${p}-nat`, ike: `${p}-ike` };
+}
+
+const ip = (...args: string[]) => run('ip', args, { timeoutMs: 10_000 });
+
+/** One veth pair; `a`/`b` undefined means the root namespace. */
+async function link(
+  a: string | undefined,
+  aName: string,
+  aAddr: string,
+  b: string,
+  bName: string,
+  bAddr: string,
+): Promise<void> {
+  const aNs = a ? ['netns', a] : [];
+  await ip('link', 'add', aName, ...aNs, 'type', 'veth', 'peer', 'name', bName, 'netns', b);
+  const inA = a ? ['-n', a] : [];
+  await Promise.all([
+    ip(...inA, 'addr', 'add', `${aAddr}/24`, 'dev', aName).then(() => ip(...inA, 'link', 'set', aName, 'up')),
+    ip('-n', b, 'addr', 'add', `${bAddr}/24`, 'dev', bName).then(() => ip('-n', b, 'link', 'set', bName, 'up')),
+  ]);
+}
+
+/** Builds the namespaces, links, routes and sysctls. Throws LabError on any failure (the caller tears down). */
+export async function buildTopology(runId: string, slot: number): Promise<void> {
+  const a = labAddresses(slot);
+  const ns = nsNames(runId);
+  const p = namePrefix(runId);
+  const b = a.octet;
+  for (const h of HOSTS) await ip('netns', 'add', ns[h]);
+  await Promise.all(HOSTS.map((h) => ip('-n', ns[h], 'link', 'set', 'lo', 'up')));
+  // Guard first, so that the connected /24s added next are more specific than it.
+  await ip('route', 'replace', 'unreachable', `10.${b}.0.0/16`);
+  await Promise.all([
+    link(undefined, `${p}-rs`, a.rootToSrv, ns.srv, `${p}-sr`, a.srv),
+    link(ns.srv, `${p}-sw`, a.srvWebSide, ns.web, `${p}-ws`, a.web),
+    link(ns.srv, `${p}-sn`, a.srvNatSide, ns.nat, `${p}-ns`, a.nat),
+    link(undefined, `${p}-ri`, a.rootToIke, ns.ike, `${p}-ir`, a.ike),
+    link(ns.ike, `${p}-iw`, a.ikeWebSide, ns.web, `${p}-wi`, a.webIpsec),
+  ]);
+  await Promise.all([
+    ip('-n', ns.web, 'route', 'add', a.openvpnClients, 'via', a.srvWebSide),
+    ip('-n', ns.web, 'route', 'add', a.ipsecPool, 'via', a.ikeWebSide),
+    run('ip', ['netns', 'exec', ns.srv, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']),
+    run('ip', ['netns', 'exec', ns.ike, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']),
+  ]);
+}
+
+/** Checks that a namespace exists. */
+export async function nsExists(name: string): Promise<boolean> {
+  const r = await run('ip', ['netns', 'list'], { allowFail: true });
+  return r.stdout.split('\n').some((l) => l.split(' ')[0] === name);
+}
+
