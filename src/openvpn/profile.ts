@@ -272,7 +272,12 @@ class ProfileParser {
     if (!text.includes('-----BEGIN ')) {
       throw new VpnError('PROFILE_SYNTAX', `${where}: '${name}' is not PEM (no '-----BEGIN' line)`);
     }
-    return normalizeNewlines(text);
+    // Trim every line: indented inline blocks are common in hand-edited files, and PEM readers want
+    // '-----BEGIN' at the start of a line.
+    return normalizeNewlines(text)
+      .split('\n')
+      .map((l) => l.trim())
+      .join('\n');
   }
 
   // ---------- reading lines ----------
