@@ -266,7 +266,7 @@ export interface OpenVpnProfile {
   /** `compat-mode x.y.z`. */
   compatMode?: string;
 
-  /** Directives that were recognised but have no effect for a userspace client (for debug logs). */
+  /** Directives that had no effect (recognised-but-irrelevant, programs, push-only, unknown), for debug logs. */
   ignored: { name: string; line: number }[];
 }
 
@@ -284,7 +284,7 @@ export interface ParseProfileOptions {
   path?: string;
   /** Reads a referenced file (absolute path) as UTF-8; throw ENOENT-style errors when missing. Without it, file references are PROFILE_FILE errors. */
   readFile?: (absPath: string) => string;
-  /** Like readFile but bytes (pkcs12). Defaults to Buffer.from(readFile(path), 'latin1') when only readFile is given. */
+  /** Like readFile but bytes (only `pkcs12 file` needs it; loadProfile supplies it). Without it a pkcs12 file reference is a PROFILE_FILE error. */
   readBinaryFile?: (absPath: string) => Uint8Array;
 }
 

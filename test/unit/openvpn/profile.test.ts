@@ -259,7 +259,7 @@ describe('syntax details', () => {
     assert.ok(warnings.some((w) => /line 3: 'remote' outside the <connection> blocks is ignored/.test(w.message)));
   });
   test('static key mode', () => {
-    const { profile: p } = parseProfile(`dev tun\nremote 10.0.0.1\nifconfig 10.8.0.2 10.8.0.1\ncipher AES-256-CBC\nsecret [inline] 1\n<secret>\n${TA}</secret>\n`.replace('secret [inline] 1\n', 'key-direction 1\n'));
+    const { profile: p } = parseProfile(`dev tun\nremote 10.0.0.1\nifconfig 10.8.0.2 10.8.0.1\ncipher AES-256-CBC\nkey-direction 1\n<secret>\n${TA}</secret>\n`);
     assert.equal(p.mode, 'static-key');
     assert.equal(p.secret?.direction, 1);
     assert.equal(p.secret?.key.bytes.length, 256);
