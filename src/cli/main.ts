@@ -1,24 +1,51 @@
 #!/usr/bin/env node
+import { VpnError, exitCodeFor } from '../errors.js';
+import { Logger } from '../util/log.js';
 import { VERSION } from '../version.js';
+import { HELP, parseCommandLine } from './args.js';
+import { runOpenVpn } from './openvpn-command.js';
 
-const HELP = `vpnproxy ${VERSION} — a userspace VPN client exposed as local proxies
-
-Usage:
-  vpnproxy openvpn PROFILE.ovpn [options]
-  vpnproxy --help | --version
-`;
-
-function main(argv: string[]): number {
-  if (argv.includes('--version')) {
-    process.stdout.write(VERSION + '\n');
-    return 0;
+async function main(argv: string[]): Promise<number> {
+  let cmd;
+  try {
+    cmd = parseCommandLine(argv);
+  } catch (e) {
+    process.stderr.write(`vpnproxy: ${(e as Error).message}\n`);
+    return exitCodeFor(e);
   }
-  if (argv.length === 0 || argv.includes('--help') || argv.includes('-h')) {
+  if (cmd.command === 'help') {
     process.stdout.write(HELP);
     return 0;
   }
-  process.stderr.write(`vpnproxy: unknown command "${argv[0]}" (try --help)\n`);
-  return 2;
+  if (cmd.command === 'version') {
+    process.stdout.write(`${VERSION}\n`);
+    return 0;
+  }
+  const log = new Logger(cmd.logLevel, cmd.logFormat);
+  const ac = new AbortController();
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) process.exit(130);
+    log.info(`${sig}: closing the tunnel`);
+    ac.abort();
+    // Never hang on shutdown: the exit notification has two seconds.
+    setTimeout(() => process.exit(0), 2000).unref();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    return await runOpenVpn(cmd, log, ac.signal);
+  } catch (e) {
+    const err = e instanceof VpnError ? e : new VpnError('INTERNAL', (e as Error)?.stack ?? String(e));
+    process.stderr.write(`vpnproxy: error [${err.code}]: ${err.message}\n`);
+    return exitCodeFor(err);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
 
-process.exitCode = main(process.argv.slice(2));
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+});

@@ -1,0 +1,746 @@
+import { EventEmitter } from 'node:events';
+import { VpnError } from '../errors.js';
+import type { Link, LinkConfig, PacketHandler } from '../link/link.js';
+import type { Transport, TransportOptions } from '../transport/types.js';
+import { SystemClock, type Clock, type TimerHandle } from '../util/clock.js';
+import { silentLogger, type Logger } from '../util/log.js';
+import { VERSION } from '../version.js';
+import { Opcode, decodeControlPacket, encodeControlPacket, isDataOpcode, keyIdOf, opcodeName, opcodeOf } from '../wire/openvpn.js';
+import { DataChannelKey, OCC_MAGIC, OCC_OP, PING_MAGIC, buildOccMessage, isOccExit, isPing } from './datachannel.js';
+import { KeyState, newSessionId } from './key-state.js';
+import { IV_PROTO, buildOccOptionsString, buildPeerInfo, decodeServerKeyMethod2, encodeClientKeyMethod2 } from './keymethod.js';
+import { EKM_LABEL, EKM_LENGTH, dataKeysFromKey2, deriveKey2Prf, key2FromEkm } from './keys.js';
+import type { OpenVpnProfile, ProfileRemote } from './profile-types.js';
+import { PushAccumulator, parseServerMessage, type PushedOptions } from './push.js';
+import type { TlsSettings } from './tls-session.js';
+import { createControlWrap, type ControlWrap } from './wrap.js';
+
+/** What the server gave us once the tunnel is up (the `connected` event). */
+export interface ConnectedInfo {
+  localIp: string;
+  netmask: string;
+  gateway?: string;
+  routes: string[];
+  redirectGateway: boolean;
+  dns: string[];
+  domains: string[];
+  mtu: number;
+  cipher: string;
+  peerId?: number;
+  keyDerivation: 'tls-ekm' | 'tls1-prf';
+  tlsVersion?: string;
+  tlsCipher?: string;
+  remote: { host: string; port: number; proto: 'udp' | 'tcp' };
+}
+
+export type CloseReason =
+  | 'user' // close() was called
+  | 'auth-failed'
+  | 'tls-error'
+  | 'handshake-timeout'
+  | 'push-timeout'
+  | 'ping-restart'
+  | 'server-restart'
+  | 'server-halt'
+  | 'server-exit'
+  | 'transport-error'
+  | 'protocol-error';
+
+export interface SessionEvents {
+  connecting: [{ remote: { host: string; port: number; proto: 'udp' | 'tcp' } }];
+  'tls-established': [{ protocol?: string; cipher?: string }];
+  authenticated: [];
+  connected: [ConnectedInfo];
+  info: [string];
+  closed: [{ reason: CloseReason; error?: VpnError }];
+}
+
+export interface SessionOptions {
+  profile: OpenVpnProfile;
+  /** Which remote to use (default the profile's first). */
+  remote?: ProfileRemote;
+  /** Username/password for `auth-user-pass` profiles. */
+  credentials?: { username: string; password: string };
+  /** Private key passphrase (askpass). */
+  passphrase?: string;
+  /** Announce and use the TLS keying-material exporter when the server agrees (default profile.tlsEkm). */
+  tlsEkm?: boolean;
+  createTransport: (kind: 'udp' | 'tcp', opts: TransportOptions) => Transport;
+  clock?: Clock;
+  logger?: Logger;
+}
+
+export interface SessionCounters {
+  controlDropped: number;
+  dataDroppedBeforeUp: number;
+  dataDropped: number;
+  pingsSent: number;
+  pingsReceived: number;
+  packetsIn: number;
+  packetsOut: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+const PUSH_REQUEST_INTERVAL_MS = 5000;
+/** 2.6 caps piggy-backed ACKs at 4 without tls-auth/crypt and EKM (SoftEther workaround); we do the same. */
+const MAX_ACKS_PER_PACKET = 4;
+
+/**
+ * One OpenVPN client connection to one remote in TLS mode: hard reset, TLS in P_CONTROL, key-method 2,
+ * PUSH_REQUEST/PUSH_REPLY, data channel, keepalive and exit notification. It is the VPN side of a Link:
+ * the IP stack sends IP packets with send() and receives them through onReceive().
+ *
+ * Reconnecting to the next remote after a failure is the connector's job, not this class's.
+ */
+export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link {
+  readonly counters: SessionCounters = {
+    controlDropped: 0,
+    dataDroppedBeforeUp: 0,
+    dataDropped: 0,
+    pingsSent: 0,
+    pingsReceived: 0,
+    packetsIn: 0,
+    packetsOut: 0,
+    bytesIn: 0,
+    bytesOut: 0,
+  };
+  private readonly profile: OpenVpnProfile;
+  private readonly remote: ProfileRemote;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly tlsEkm: boolean;
+  private readonly wrap: ControlWrap;
+  private readonly sessionId = newSessionId();
+  private transport: Transport | undefined;
+  private key: KeyState | undefined;
+  private receiver: PacketHandler = () => {};
+  private linkConfig: LinkConfig | undefined;
+  private info: ConnectedInfo | undefined;
+  private state: 'idle' | 'connecting' | 'connected' | 'closing' | 'closed' = 'idle';
+  private timer: TimerHandle | undefined;
+  private timerAt = Infinity;
+  private flushScheduled = false;
+  private readonly push = new PushAccumulator();
+  private pushed: PushedOptions | undefined;
+  private pushRequestAt: number | undefined;
+  private pushDeadline: number | undefined;
+  private pingSec = 0;
+  private pingRestartSec = 0;
+  private lastSentAt = 0;
+  private lastReceivedAt = 0;
+  private ccExit = false;
+  private startedAt = 0;
+  private closeWaiters: (() => void)[] = [];
+  private connectWaiter: { resolve: (i: ConnectedInfo) => void; reject: (e: VpnError) => void } | undefined;
+
+  constructor(private readonly opts: SessionOptions) {
+    super();
+    this.profile = opts.profile;
+    const remote = opts.remote ?? opts.profile.remotes[0];
+    if (!remote) throw new VpnError('PROFILE_SYNTAX', `${opts.profile.source}: no 'remote' in the profile`);
+    this.remote = remote;
+    this.clock = opts.clock ?? new SystemClock();
+    this.log = (opts.logger ?? silentLogger).child('openvpn');
+    this.tlsEkm = opts.tlsEkm ?? opts.profile.tlsEkm;
+    this.wrap = makeWrap(remote, opts.profile.auth);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Link
+
+  get config(): LinkConfig | undefined {
+    return this.linkConfig;
+  }
+  get mtu(): number {
+    return this.linkConfig?.mtu ?? this.remote.connection.tunMtu;
+  }
+  get connectedInfo(): ConnectedInfo | undefined {
+    return this.info;
+  }
+  onReceive(handler: PacketHandler): void {
+    this.receiver = handler;
+  }
+  send(packet: Uint8Array): void {
+    const data = this.key?.data;
+    if (this.state !== 'connected' || !data || !this.transport) return;
+    const wire = data.encrypt(packet);
+    this.transport.send(wire);
+    this.lastSentAt = this.clock.now();
+    this.counters.packetsOut++;
+    this.counters.bytesOut += packet.length;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // lifecycle
+
+  /** Connects; resolves with the pushed configuration once data can flow, rejects with a VpnError. */
+  start(): Promise<ConnectedInfo> {
+    if (this.state !== 'idle') return Promise.reject(new VpnError('INTERNAL', 'session already started'));
+    this.state = 'connecting';
+    const p = new Promise<ConnectedInfo>((resolve, reject) => {
+      this.connectWaiter = { resolve, reject };
+    });
+    void this.run();
+    return p;
+  }
+
+  private async run(): Promise<void> {
+    const r = this.remote;
+    const where = { host: r.host, port: r.port, proto: r.proto };
+    this.emit('connecting', { remote: where });
+    this.log.info(`connecting to ${r.host}:${r.port} over ${r.proto.toUpperCase()}`);
+    this.startedAt = this.clock.now();
+    const t = this.opts.createTransport(r.proto, {
+      host: r.host,
+      port: r.port,
+      connectTimeoutMs: r.connection.connectTimeout * 1000,
+    });
+    this.transport = t;
+    t.on('packet', (p) => this.onWirePacket(p));
+    t.on('error', (e) => {
+      const err = e instanceof VpnError ? e : new VpnError('TRANSPORT_ERROR', e.message, { cause: e });
+      this.fail('transport-error', err);
+    });
+    t.on('close', () => {
+      if (this.state === 'connecting' || this.state === 'connected') {
+        this.fail('transport-error', new VpnError('TRANSPORT_CLOSED', `the server closed the ${r.proto.toUpperCase()} connection`));
+      }
+    });
+    try {
+      await t.connect();
+    } catch (e) {
+      this.fail('transport-error', e instanceof VpnError ? e : new VpnError('TRANSPORT_ERROR', String(e)));
+      return;
+    }
+    if (this.state !== 'connecting') return;
+    this.lastReceivedAt = this.clock.now();
+    this.key = this.newKeyState(0);
+    const resetOpcode = this.wrap.mode === 'tls-crypt-v2' ? Opcode.P_CONTROL_HARD_RESET_CLIENT_V3 : Opcode.P_CONTROL_HARD_RESET_CLIENT_V2;
+    this.key.reliable.sendReset(resetOpcode);
+    this.key.phase = 'pre-start';
+    this.flush();
+  }
+
+  /**
+   * Shuts down: on UDP tells the server we leave (EXIT over the control channel when the server speaks
+   * cc-exit, otherwise an OCC exit data packet), then closes the transport.
+   */
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    if (this.state === 'closing') return new Promise((r) => this.closeWaiters.push(r));
+    const wasConnected = this.state === 'connected';
+    this.state = 'closing';
+    if (wasConnected && this.remote.proto === 'udp' && this.transport && this.key?.data) {
+      try {
+        if (this.ccExit) {
+          this.key.tls.writeApp(Buffer.from('EXIT\0'));
+          await this.waitFor(() => this.key!.reliable.allAcked() && this.key!.reliable.queuedBytes === 0, 1500);
+        } else {
+          const exit = buildOccMessage(OCC_OP.EXIT);
+          for (let i = 0; i < 3; i++) this.transport.send(this.key.data.encrypt(exit));
+        }
+      } catch (e) {
+        this.log.debug(`exit notification not sent: ${(e as Error).message}`);
+      }
+    }
+    await this.shutdown('user');
+  }
+
+  private async waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!cond() && Date.now() < deadline) {
+      this.flush();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
+
+  private fail(reason: CloseReason, err: VpnError): void {
+    if (this.state === 'closed' || this.state === 'closing') return;
+    this.state = 'closing';
+    this.log.error(err.message, { code: err.code });
+    void this.shutdown(reason, err);
+  }
+
+  private async shutdown(reason: CloseReason, err?: VpnError): Promise<void> {
+    if (this.timer) this.clock.clearTimer(this.timer);
+    this.timer = undefined;
+    this.key?.destroy();
+    const t = this.transport;
+    this.transport = undefined;
+    if (t) await t.close().catch(() => undefined);
+    this.state = 'closed';
+    if (this.connectWaiter) {
+      this.connectWaiter.reject(err ?? new VpnError('TRANSPORT_CLOSED', `session closed before it was up (${reason})`));
+      this.connectWaiter = undefined;
+    }
+    this.emit('closed', { reason, error: err });
+    for (const w of this.closeWaiters.splice(0)) w();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // control channel
+
+  private newKeyState(keyId: number): KeyState {
+    const p = this.profile;
+    const tls: TlsSettings = {
+      ca: p.ca ?? '',
+      cert: p.cert,
+      key: p.key,
+      passphrase: this.opts.passphrase ?? p.askpass?.passphrase,
+      extraCerts: p.extraCerts,
+      minVersion: tlsVersionName(p.tlsVersionMin),
+      maxVersion: p.tlsVersionMax ? tlsVersionName(p.tlsVersionMax) : undefined,
+      tlsCipher: p.tlsCipher,
+      tlsCiphersuites: p.tlsCiphersuites,
+      groups: p.tlsGroups,
+      remoteCertTlsServer: p.remoteCertTls === 'server' || p.nsCertType === 'server',
+      verifyX509Name: p.verifyX509Name,
+      peerFingerprints: p.peerFingerprints,
+    };
+    const ks: KeyState = new KeyState(keyId, {
+      localSessionId: this.sessionId,
+      tls,
+      tlsTimeoutMs: p.tlsTimeout * 1000,
+      wrapOverhead: (op) => this.wrap.overheadFor(op),
+      maxAcksPerPacket: MAX_ACKS_PER_PACKET,
+      wkcCapable: this.wrap.mode === 'tls-crypt-v2',
+      now: this.clock.now(),
+      onCiphertext: (bytes) => {
+        ks.reliable.queueData(bytes);
+        this.scheduleFlush();
+      },
+    });
+    ks.tls.on('secure', () => this.onTlsSecure(ks));
+    ks.tls.on('data', (d) => this.onTlsData(ks, d));
+    ks.tls.on('error', (e) => this.fail('tls-error', e));
+    return ks;
+  }
+
+  private onWirePacket(buf: Buffer): void {
+    if (this.state !== 'connecting' && this.state !== 'connected' && this.state !== 'closing') return;
+    if (buf.length < 1) return;
+    const op = opcodeOf(buf[0]!);
+    if (isDataOpcode(op)) {
+      this.onDataPacket(buf);
+      return;
+    }
+    const now = this.clock.now();
+    let pkt;
+    try {
+      const plain = this.wrap.unwrap(buf, this.clock.unixSeconds());
+      pkt = decodeControlPacket(plain);
+    } catch (e) {
+      this.counters.controlDropped++;
+      this.log.debug(`control packet dropped: ${(e as Error).message}`);
+      return;
+    }
+    if (this.log.enabled('trace')) {
+      this.log.trace(`in  ${opcodeName(pkt.opcode)} kid=${pkt.keyId} mid=${pkt.messageId ?? '-'} acks=[${pkt.acks.join(',')}] len=${pkt.payload.length}`);
+    }
+    const ks = this.key;
+    if (!ks || pkt.keyId !== ks.keyId) {
+      // Renegotiation (SOFT_RESET with a new key_id) is handled by the resilience work; count and drop.
+      this.counters.controlDropped++;
+      this.log.debug(`control packet for key_id ${pkt.keyId} dropped (${opcodeName(pkt.opcode)})`);
+      return;
+    }
+    if (pkt.opcode === Opcode.P_CONTROL_HARD_RESET_SERVER_V2 && ks.phase !== 'pre-start' && pkt.messageId === 0 && ks.reliable.peerResetReceived) {
+      // Retransmitted server reset: the reliability layer re-ACKs it.
+    }
+    const res = ks.reliable.receive(pkt, now);
+    if (!res.accepted) {
+      this.counters.controlDropped++;
+      this.log.debug(`control packet dropped by the reliability layer: ${res.dropReason}`);
+      return;
+    }
+    this.lastReceivedAt = now;
+    if (res.resetReceived) {
+      if (res.resetOpcode !== Opcode.P_CONTROL_HARD_RESET_SERVER_V2) {
+        this.fail('protocol-error', new VpnError('PROTOCOL', `expected the server's hard reset, got ${opcodeName(res.resetOpcode ?? -1)}`));
+        return;
+      }
+      if (res.earlyNegotiationError) {
+        this.fail('protocol-error', new VpnError('PROTOCOL', `malformed early-negotiation data in the server reset: ${res.earlyNegotiationError.message}`));
+        return;
+      }
+      if (ks.phase === 'pre-start') {
+        ks.phase = 'start';
+        this.log.debug('server answered the reset; starting TLS');
+        ks.tls.start();
+      }
+    }
+    for (const d of res.delivered) ks.tls.feedCiphertext(d);
+    this.flush();
+  }
+
+  private onTlsSecure(ks: KeyState): void {
+    this.log.info(`TLS established: ${ks.tls.protocol} ${ks.tls.cipherName}`);
+    this.emit('tls-established', { protocol: ks.tls.protocol, cipher: ks.tls.cipherName });
+    const p = this.profile;
+    const creds = this.opts.credentials;
+    const msg = encodeClientKeyMethod2({
+      preMaster: ks.keySource.preMaster,
+      random1: ks.keySource.random1,
+      random2: ks.keySource.random2,
+      options: buildOccOptionsString({
+        tunMtu: this.remote.connection.tunMtu,
+        proto: this.remote.proto === 'udp' ? 'UDPv4' : 'TCPv4_CLIENT',
+        keyDirection: this.remote.connection.tlsWrap?.kind === 'tls-auth' ? this.remote.connection.tlsWrap.direction : undefined,
+        tlsAuth: this.remote.connection.tlsWrap?.kind === 'tls-auth',
+        auth: p.auth,
+      }),
+      username: creds?.username,
+      password: creds?.password,
+      peerInfo: buildPeerInfo({
+        ciphers: offeredCiphers(p),
+        mtu: this.remote.connection.tunMtuMax,
+        proto:
+          IV_PROTO.DATA_V2 |
+          IV_PROTO.REQUEST_PUSH |
+          IV_PROTO.AUTH_PENDING_KW |
+          IV_PROTO.CC_EXIT_NOTIFY |
+          (this.tlsEkm ? IV_PROTO.TLS_KEY_EXPORT : 0),
+        compStubs: false,
+        guiVersion: `vpnproxy_${VERSION}`,
+        extra: p.pushPeerInfo ? Object.entries(p.setenv).filter(([k]) => k.startsWith('UV_')) : [],
+      }),
+    });
+    ks.tls.writeApp(msg);
+    ks.phase = 'sent-key';
+  }
+
+  private onTlsData(ks: KeyState, d: Buffer): void {
+    ks.pendingPlain = ks.pendingPlain.length ? Buffer.concat([ks.pendingPlain, d]) : d;
+    if (!ks.serverKeyMethod) {
+      let km;
+      try {
+        km = decodeServerKeyMethod2(ks.pendingPlain);
+      } catch (e) {
+        if (ks.pendingPlain.length > 4096) {
+          this.fail('protocol-error', new VpnError('PROTOCOL', `bad key-method message from the server: ${(e as Error).message}`));
+        }
+        return; // wait for more
+      }
+      ks.serverKeyMethod = km;
+      ks.pendingPlain = Buffer.from(km.rest);
+      ks.phase = 'got-key';
+      this.log.debug('key exchange done; requesting the configuration');
+      if (ks.keyId === 0) this.sendPushRequest();
+    }
+    // Control strings: NUL-terminated ASCII.
+    for (;;) {
+      const nul = ks.pendingPlain.indexOf(0);
+      if (nul < 0) break;
+      const msg = ks.pendingPlain.toString('latin1', 0, nul).replace(/[\r\n]+$/, '');
+      ks.pendingPlain = ks.pendingPlain.subarray(nul + 1);
+      if (msg.length > 0) this.onControlMessage(ks, msg);
+    }
+  }
+
+  private sendPushRequest(): void {
+    if (!this.key) return;
+    this.key.tls.writeApp(Buffer.from('PUSH_REQUEST\0'));
+    const now = this.clock.now();
+    this.pushRequestAt = now + PUSH_REQUEST_INTERVAL_MS;
+    if (this.pushDeadline === undefined) this.pushDeadline = now + this.profile.handWindow * 1000;
+    this.rearm();
+  }
+
+  private onControlMessage(ks: KeyState, msg: string): void {
+    if (/[^\x20-\x7e]/.test(msg)) {
+      this.log.debug('control message with non-printable characters ignored');
+      return;
+    }
+    const m = parseServerMessage(msg);
+    switch (m.type) {
+      case 'push-reply': {
+        if (this.state === 'connected') {
+          if (m.options.authToken !== undefined) this.log.debug('auth-token updated');
+          return;
+        }
+        const done = this.push.add(m);
+        if (done) this.applyPush(ks, done);
+        return;
+      }
+      case 'auth-failed':
+        this.fail('auth-failed', new VpnError('AUTH_FAILED', `the server rejected the credentials: AUTH_FAILED${m.reason ? `: ${m.reason}` : ''}`));
+        return;
+      case 'auth-pending':
+        this.log.info(`authentication pending${m.timeout ? ` (up to ${m.timeout} s)` : ''}`);
+        this.pushDeadline = this.clock.now() + Math.max(m.timeout ?? 0, this.profile.handWindow) * 1000;
+        this.rearm();
+        return;
+      case 'restart':
+        this.fail('server-restart', new VpnError('TRANSPORT_CLOSED', `the server asked us to reconnect${m.message ? `: ${m.message}` : ''}`));
+        return;
+      case 'halt':
+        this.fail('server-halt', new VpnError('SERVER_HALT', `the server ended the session${m.message ? `: ${m.message}` : ''}`));
+        return;
+      case 'exit':
+        this.fail('server-exit', new VpnError('TRANSPORT_CLOSED', 'the server is shutting down (EXIT)'));
+        return;
+      case 'info':
+        this.log.info(`server: ${m.text}`);
+        this.emit('info', m.text);
+        return;
+      default:
+        this.log.debug(`control message ignored: ${msg.slice(0, 80)}`);
+    }
+  }
+
+  private applyPush(ks: KeyState, o: PushedOptions): void {
+    this.pushed = o;
+    this.pushRequestAt = undefined;
+    this.pushDeadline = undefined;
+    this.emit('authenticated');
+    const p = this.profile;
+    const cipher = o.cipher ?? p.dataCiphersFallback ?? p.cipher;
+    if (!cipher) {
+      this.fail('protocol-error', new VpnError('NO_SHARED_CIPHER', 'the server pushed no data cipher and the profile has no data-ciphers-fallback'));
+      return;
+    }
+    const flags = o.protocolFlags ?? [];
+    const useEkm = this.tlsEkm && (o.keyDerivation === 'tls-ekm' || flags.includes('tls-ekm'));
+    this.ccExit = flags.includes('cc-exit');
+    let data: DataChannelKey;
+    try {
+      const key2 = useEkm
+        ? key2FromEkm(ks.tls.exportKeyingMaterial(EKM_LENGTH, EKM_LABEL))
+        : deriveKey2Prf(ks.keySource, ks.serverKeyMethod!.message, this.sessionId, ks.reliable.remoteSessionId!);
+      data = new DataChannelKey({
+        keyId: ks.keyId,
+        cipher,
+        auth: p.auth,
+        keys: dataKeysFromKey2(key2, cipher, p.auth),
+        peerId: o.peerId,
+        replayWindow: p.replayWindow.size,
+      });
+      key2.fill(0);
+    } catch (e) {
+      const err = e instanceof VpnError ? e : new VpnError('PROTOCOL', String(e));
+      this.fail('protocol-error', err.code === 'PROFILE_UNSUPPORTED' ? new VpnError('NO_SHARED_CIPHER', `the server chose data cipher ${cipher}, which vpnproxy does not support: ${err.message}`) : err);
+      return;
+    }
+    ks.data = data;
+    ks.phase = 'active';
+    this.pingSec = o.ping ?? p.ping ?? 0;
+    this.pingRestartSec = o.pingRestart ?? p.pingRestart ?? 0;
+    const ifc = o.ifconfig;
+    if (!ifc) {
+      this.fail('protocol-error', new VpnError('PROTOCOL', 'the server pushed no ifconfig (no tunnel address)'));
+      return;
+    }
+    const topology = o.topology ?? 'net30';
+    const netmask = topology === 'subnet' ? ifc.second : '255.255.255.255';
+    const gateway = o.routeGateway ?? (topology === 'subnet' ? undefined : ifc.second);
+    const dns = [...(o.dns ?? [])];
+    const domains = [...(o.domains ?? [])];
+    const routes = p.routeNopull ? [] : (o.routes ?? []).map((r) => `${r.network}/${maskBits(r.netmask)}`);
+    const mtu = o.tunMtu ?? this.remote.connection.tunMtu;
+    this.linkConfig = {
+      address: ifc.local,
+      netmask,
+      gateway,
+      mtu,
+      dns,
+      domains,
+      routes,
+      redirectGateway: o.redirectGateway !== undefined,
+    };
+    this.info = {
+      localIp: ifc.local,
+      netmask,
+      gateway,
+      routes,
+      redirectGateway: o.redirectGateway !== undefined,
+      dns,
+      domains,
+      mtu,
+      cipher: data.cipherName,
+      peerId: o.peerId,
+      keyDerivation: useEkm ? 'tls-ekm' : 'tls1-prf',
+      tlsVersion: ks.tls.protocol,
+      tlsCipher: ks.tls.cipherName,
+      remote: { host: this.remote.host, port: this.remote.port, proto: this.remote.proto },
+    };
+    this.state = 'connected';
+    this.lastSentAt = this.clock.now();
+    this.lastReceivedAt = this.clock.now();
+    this.log.info(
+      `connected: ${ifc.local}/${maskBits(netmask)} cipher ${data.cipherName} keys ${this.info.keyDerivation}${o.peerId !== undefined ? ` peer-id ${o.peerId}` : ''} mtu ${mtu}`,
+    );
+    this.connectWaiter?.resolve(this.info);
+    this.connectWaiter = undefined;
+    this.emit('connected', this.info);
+    this.rearm();
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // data channel
+
+  private onDataPacket(buf: Buffer): void {
+    const ks = this.key;
+    if (!ks?.data || this.state === 'connecting') {
+      this.counters.dataDroppedBeforeUp++;
+      return;
+    }
+    if (keyIdOf(buf[0]!) !== ks.keyId) {
+      this.counters.dataDropped++;
+      return;
+    }
+    let payload: Buffer;
+    try {
+      payload = ks.data.decrypt(buf);
+    } catch (e) {
+      this.counters.dataDropped++;
+      if (this.log.enabled('debug')) this.log.debug(`data packet dropped: ${(e as Error).message}`);
+      return;
+    }
+    this.lastReceivedAt = this.clock.now();
+    if (payload.length === PING_MAGIC.length && isPing(payload)) {
+      this.counters.pingsReceived++;
+      return;
+    }
+    if (payload.length > OCC_MAGIC.length && isOccExit(payload)) {
+      this.fail('server-exit', new VpnError('TRANSPORT_CLOSED', 'the server is shutting down (OCC exit)'));
+      return;
+    }
+    if (payload.length >= OCC_MAGIC.length && payload.subarray(0, 16).equals(OCC_MAGIC)) return;
+    this.counters.packetsIn++;
+    this.counters.bytesIn += payload.length;
+    this.receiver(payload);
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // sending control packets and the one timer
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return;
+    this.flushScheduled = true;
+    setImmediate(() => {
+      this.flushScheduled = false;
+      this.flush();
+    });
+  }
+
+  private flush(): void {
+    const ks = this.key;
+    const t = this.transport;
+    if (!ks || !t) return;
+    const now = this.clock.now();
+    const nowSec = this.clock.unixSeconds();
+    for (const pkt of ks.reliable.poll(now)) {
+      if (this.log.enabled('trace')) {
+        this.log.trace(`out ${opcodeName(pkt.opcode)} kid=${pkt.keyId} mid=${pkt.messageId ?? '-'} acks=[${pkt.acks.join(',')}] len=${pkt.payload.length}`);
+      }
+      t.send(this.wrap.wrap(encodeControlPacket(pkt), nowSec));
+      this.lastSentAt = now;
+    }
+    this.rearm();
+  }
+
+  private rearm(): void {
+    if (this.state === 'closed') return;
+    const now = this.clock.now();
+    let at = Infinity;
+    const rd = this.key?.reliable.nextDeadline();
+    if (rd !== undefined) at = Math.min(at, rd);
+    if (this.state === 'connecting') at = Math.min(at, this.startedAt + this.profile.handWindow * 1000);
+    if (this.pushRequestAt !== undefined) at = Math.min(at, this.pushRequestAt);
+    if (this.pushDeadline !== undefined) at = Math.min(at, this.pushDeadline);
+    if (this.state === 'connected') {
+      if (this.pingSec > 0) at = Math.min(at, this.lastSentAt + this.pingSec * 1000);
+      if (this.pingRestartSec > 0) at = Math.min(at, this.lastReceivedAt + this.pingRestartSec * 1000);
+    }
+    if (at === Infinity) return;
+    at = Math.max(at, now);
+    if (this.timer && at >= this.timerAt) return;
+    if (this.timer) this.clock.clearTimer(this.timer);
+    this.timerAt = at;
+    this.timer = this.clock.setTimer(() => {
+      this.timer = undefined;
+      this.timerAt = Infinity;
+      this.onTimer();
+    }, at - now);
+  }
+
+  private onTimer(): void {
+    if (this.state === 'closed') return;
+    const now = this.clock.now();
+    if (this.state === 'connecting') {
+      if (now >= this.startedAt + this.profile.handWindow * 1000) {
+        const heard = this.key?.reliable.peerResetReceived;
+        const hint = heard
+          ? 'the TLS handshake or key exchange did not finish'
+          : `no response from ${this.remote.host}:${this.remote.port}/${this.remote.proto} — check the address and port, and the tls-auth/tls-crypt key and key-direction`;
+        this.fail('handshake-timeout', new VpnError('HANDSHAKE_TIMEOUT', `no session within hand-window (${this.profile.handWindow} s): ${hint}`));
+        return;
+      }
+      if (this.pushDeadline !== undefined && now >= this.pushDeadline) {
+        this.fail('push-timeout', new VpnError('PUSH_TIMEOUT', 'no reply from the server to PUSH_REQUEST'));
+        return;
+      }
+      if (this.pushRequestAt !== undefined && now >= this.pushRequestAt) this.sendPushRequest();
+    }
+    if (this.state === 'connected') {
+      if (this.pingRestartSec > 0 && now >= this.lastReceivedAt + this.pingRestartSec * 1000) {
+        this.fail('ping-restart', new VpnError('PING_TIMEOUT', `nothing received from the server for ${this.pingRestartSec} s (ping-restart)`));
+        return;
+      }
+      if (this.pingSec > 0 && now >= this.lastSentAt + this.pingSec * 1000) this.sendPing();
+    }
+    this.flush();
+  }
+
+  private sendPing(): void {
+    const data = this.key?.data;
+    if (!data || !this.transport) return;
+    this.transport.send(data.encrypt(PING_MAGIC));
+    this.counters.pingsSent++;
+    this.lastSentAt = this.clock.now();
+  }
+}
+
+function makeWrap(remote: ProfileRemote, auth: string): ControlWrap {
+  const w = remote.connection.tlsWrap;
+  if (!w) return createControlWrap({ mode: 'none' });
+  switch (w.kind) {
+    case 'tls-auth':
+      return createControlWrap({ mode: 'tls-auth', key: Buffer.from(w.key.bytes), direction: w.direction, digest: auth });
+    case 'tls-crypt':
+      return createControlWrap({ mode: 'tls-crypt', key: Buffer.from(w.key.bytes), role: 'client' });
+    case 'tls-crypt-v2':
+      return createControlWrap({ mode: 'tls-crypt-v2', key: Buffer.from(w.key.kc.bytes), wkc: Buffer.from(w.key.wkc), role: 'client' });
+  }
+}
+
+function tlsVersionName(v: string): 'TLSv1.2' | 'TLSv1.3' | 'TLSv1.1' | 'TLSv1' {
+  switch (v) {
+    case '1.3':
+      return 'TLSv1.3';
+    case '1.1':
+      return 'TLSv1.1';
+    case '1.0':
+      return 'TLSv1';
+    default:
+      return 'TLSv1.2';
+  }
+}
+
+/** IV_CIPHERS: the profile's data-ciphers that we implement. */
+function offeredCiphers(p: OpenVpnProfile): string[] {
+  return p.dataCiphers.map((c) => c.name.toUpperCase());
+}
+
+function maskBits(mask: string): number {
+  const parts = mask.split('.').map(Number);
+  let n = 0;
+  for (const p of parts) n = n * 256 + (p & 255);
+  let bits = 0;
+  for (let i = 31; i >= 0; i--) {
+    if ((n >>> i) & 1) bits++;
+    else break;
+  }
+  return bits;
+}
