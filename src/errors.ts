@@ -13,6 +13,9 @@ export type ErrorCode =
   | 'CONN_REFUSED'
   | 'HOST_UNREACHABLE'
   | 'DNS_NXDOMAIN'
+  | 'DNS_NODATA'
+  | 'DNS_TIMEOUT'
+  | 'DNS_ERROR'
   | 'TRANSPORT_CLOSED'
   | 'TRANSPORT_ERROR'
   // OpenVPN / TLS / session (exit 1)
