@@ -234,8 +234,9 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
     if (wasConnected && this.remote.proto === 'udp' && this.transport && this.key?.data) {
       try {
         if (this.ccExit) {
-          this.key.tls.writeApp(Buffer.from('EXIT\0'));
-          await this.waitFor(() => this.key!.reliable.allAcked() && this.key!.reliable.queuedBytes === 0, 1500);
+          const ks = this.key;
+          await Promise.race([ks.tls.writeApp(Buffer.from('EXIT\0')), new Promise((r) => setTimeout(r, 500))]);
+          await this.waitFor(() => ks.reliable.allAcked(), 1500);
         } else {
           const exit = buildOccMessage(OCC_OP.EXIT);
           for (let i = 0; i < 3; i++) this.transport.send(this.key.data.encrypt(exit));
@@ -406,7 +407,7 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
         extra: p.pushPeerInfo ? Object.entries(p.setenv).filter(([k]) => k.startsWith('UV_')) : [],
       }),
     });
-    ks.tls.writeApp(msg);
+    void ks.tls.writeApp(msg);
     ks.phase = 'sent-key';
   }
 
@@ -440,7 +441,7 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
 
   private sendPushRequest(): void {
     if (!this.key) return;
-    this.key.tls.writeApp(Buffer.from('PUSH_REQUEST\0'));
+    void this.key.tls.writeApp(Buffer.from('PUSH_REQUEST\0'));
     const now = this.clock.now();
     this.pushRequestAt = now + PUSH_REQUEST_INTERVAL_MS;
     if (this.pushDeadline === undefined) this.pushDeadline = now + this.profile.handWindow * 1000;
@@ -730,7 +731,7 @@ function tlsVersionName(v: string): 'TLSv1.2' | 'TLSv1.3' | 'TLSv1.1' | 'TLSv1' 
 
 /** IV_CIPHERS: the profile's data-ciphers that we implement. */
 function offeredCiphers(p: OpenVpnProfile): string[] {
-  return p.dataCiphers.map((c) => c.name.toUpperCase());
+  return p.dataCiphers.map((c) => (c.name.toLowerCase() === 'none' ? 'none' : c.name.toUpperCase()));
 }
 
 function maskBits(mask: string): number {

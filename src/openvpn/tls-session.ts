@@ -45,7 +45,7 @@ const SERVER_AUTH_OID = '1.3.6.1.5.5.7.3.1';
 export class TlsSession extends EventEmitter<TlsSessionEvents> {
   private readonly stream: Duplex;
   private socket: tls.TLSSocket | undefined;
-  private readonly writeQueue: Buffer[] = [];
+  private readonly writeQueue: { bytes: Buffer; done?: () => void }[] = [];
   private writing = false;
   private failed = false;
   private secured = false;
@@ -120,11 +120,16 @@ export class TlsSession extends EventEmitter<TlsSessionEvents> {
     if (!this.failed) this.stream.push(bytes);
   }
 
-  /** Send application data; each call becomes its own TLS record. */
-  writeApp(bytes: Buffer): void {
-    if (this.failed) return;
-    this.writeQueue.push(bytes);
-    this.pump();
+  /**
+   * Send application data; each call becomes its own TLS record. The promise resolves once the record's
+   * ciphertext has been handed to onCiphertext (or at once if the session failed).
+   */
+  writeApp(bytes: Buffer): Promise<void> {
+    if (this.failed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.writeQueue.push({ bytes, done: resolve });
+      this.pump();
+    });
   }
 
   private pump(): void {
@@ -132,8 +137,9 @@ export class TlsSession extends EventEmitter<TlsSessionEvents> {
     const next = this.writeQueue.shift();
     if (!next) return;
     this.writing = true;
-    this.socket.write(next, () => {
+    this.socket.write(next.bytes, () => {
       this.writing = false;
+      next.done?.();
       // Next write on a later turn so TLS cannot merge two messages into one record.
       setImmediate(() => this.pump());
     });
@@ -149,7 +155,7 @@ export class TlsSession extends EventEmitter<TlsSessionEvents> {
 
   destroy(): void {
     this.failed = true;
-    this.writeQueue.length = 0;
+    for (const w of this.writeQueue.splice(0)) w.done?.();
     this.socket?.destroy();
     this.stream.destroy();
   }
