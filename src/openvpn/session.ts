@@ -113,7 +113,21 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
   private readonly wrap: ControlWrap;
   private readonly sessionId = newSessionId();
   private transport: Transport | undefined;
+  /** The key state we send with (the newest active one, or the one being negotiated at first connect). */
   private key: KeyState | undefined;
+  /** A renegotiation in progress (a new key_id not yet active). */
+  private pending: KeyState | undefined;
+  /** The previous key after a renegotiation: still decrypts until it expires (tran-window). */
+  private lameDuck: { ks: KeyState; expiresAt: number } | undefined;
+  /** When we start the next renegotiation ourselves (reneg-sec), ms. */
+  private renegAt: number | undefined;
+  /** Pushed auth-token: the password for renegotiations instead of the user's. */
+  private authToken: string | undefined;
+  private authTokenUser: string | undefined;
+  private useEkm = false;
+  private cipher = '';
+  /** Completed renegotiations. */
+  renegotiations = 0;
   private receiver: PacketHandler = () => {};
   private linkConfig: LinkConfig | undefined;
   private info: ConnectedInfo | undefined;
@@ -267,6 +281,10 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
     if (this.timer) this.clock.clearTimer(this.timer);
     this.timer = undefined;
     this.key?.destroy();
+    this.pending?.destroy();
+    this.lameDuck?.ks.destroy();
+    this.pending = undefined;
+    this.lameDuck = undefined;
     const t = this.transport;
     this.transport = undefined;
     if (t) await t.close().catch(() => undefined);
@@ -282,7 +300,7 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
   // ---------------------------------------------------------------------------------------------
   // control channel
 
-  private newKeyState(keyId: number): KeyState {
+  private newKeyState(keyId: number, remoteSessionId?: Buffer): KeyState {
     const p = this.profile;
     const tls: TlsSettings = {
       ca: p.ca ?? '',
@@ -301,6 +319,7 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
     };
     const ks: KeyState = new KeyState(keyId, {
       localSessionId: this.sessionId,
+      remoteSessionId,
       tls,
       tlsTimeoutMs: p.tlsTimeout * 1000,
       wrapOverhead: (op) => this.wrap.overheadFor(op),
@@ -314,7 +333,15 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
     });
     ks.tls.on('secure', () => this.onTlsSecure(ks));
     ks.tls.on('data', (d) => this.onTlsData(ks, d));
-    ks.tls.on('error', (e) => this.fail('tls-error', e));
+    ks.tls.on('error', (e) => {
+      if (ks === this.pending) {
+        this.log.warn(`renegotiation of key_id ${ks.keyId} failed: ${e.message}`);
+        this.pending = undefined;
+        ks.destroy();
+        return;
+      }
+      this.fail('tls-error', e);
+    });
     return ks;
   }
 
@@ -339,15 +366,16 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
     if (this.log.enabled('trace')) {
       this.log.trace(`in  ${opcodeName(pkt.opcode)} kid=${pkt.keyId} mid=${pkt.messageId ?? '-'} acks=[${pkt.acks.join(',')}] len=${pkt.payload.length}`);
     }
-    const ks = this.key;
-    if (!ks || pkt.keyId !== ks.keyId) {
-      // Renegotiation (SOFT_RESET with a new key_id) is handled by the resilience work; count and drop.
-      this.counters.controlDropped++;
-      this.log.debug(`control packet for key_id ${pkt.keyId} dropped (${opcodeName(pkt.opcode)})`);
-      return;
+    let ks = this.keyStateFor(pkt.keyId);
+    if (!ks && pkt.opcode === Opcode.P_CONTROL_SOFT_RESET_V1 && this.state === 'connected' && this.key?.phase === 'active') {
+      // The server starts a renegotiation: answer with our own soft reset on a fresh key state.
+      this.log.info(`server started a renegotiation (key_id ${pkt.keyId})`);
+      ks = this.startRenegotiation(pkt.keyId);
     }
-    if (pkt.opcode === Opcode.P_CONTROL_HARD_RESET_SERVER_V2 && ks.phase !== 'pre-start' && pkt.messageId === 0 && ks.reliable.peerResetReceived) {
-      // Retransmitted server reset: the reliability layer re-ACKs it.
+    if (!ks) {
+      this.counters.controlDropped++;
+      this.log.debug(`control packet for unknown key_id ${pkt.keyId} dropped (${opcodeName(pkt.opcode)})`);
+      return;
     }
     const res = ks.reliable.receive(pkt, now);
     if (!res.accepted) {
@@ -357,8 +385,9 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
     }
     this.lastReceivedAt = now;
     if (res.resetReceived) {
-      if (res.resetOpcode !== Opcode.P_CONTROL_HARD_RESET_SERVER_V2) {
-        this.fail('protocol-error', new VpnError('PROTOCOL', `expected the server's hard reset, got ${opcodeName(res.resetOpcode ?? -1)}`));
+      const expected = ks.keyId === 0 ? Opcode.P_CONTROL_HARD_RESET_SERVER_V2 : Opcode.P_CONTROL_SOFT_RESET_V1;
+      if (res.resetOpcode !== expected) {
+        this.fail('protocol-error', new VpnError('PROTOCOL', `expected ${opcodeName(expected)} from the server, got ${opcodeName(res.resetOpcode ?? -1)}`));
         return;
       }
       if (res.earlyNegotiationError) {
@@ -367,7 +396,7 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
       }
       if (ks.phase === 'pre-start') {
         ks.phase = 'start';
-        this.log.debug('server answered the reset; starting TLS');
+        this.log.debug(`server answered the reset (key_id ${ks.keyId}); starting TLS`);
         ks.tls.start();
       }
     }
@@ -376,10 +405,13 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
   }
 
   private onTlsSecure(ks: KeyState): void {
-    this.log.info(`TLS established: ${ks.tls.protocol} ${ks.tls.cipherName}`);
-    this.emit('tls-established', { protocol: ks.tls.protocol, cipher: ks.tls.cipherName });
+    this.log.info(`TLS established${ks.keyId ? ` for key_id ${ks.keyId}` : ''}: ${ks.tls.protocol} ${ks.tls.cipherName}`);
+    if (ks.keyId === 0) this.emit('tls-established', { protocol: ks.tls.protocol, cipher: ks.tls.cipherName });
     const p = this.profile;
-    const creds = this.opts.credentials;
+    const creds =
+      this.authToken !== undefined
+        ? { username: this.authTokenUser ?? this.opts.credentials?.username ?? '', password: this.authToken }
+        : this.opts.credentials;
     const msg = encodeClientKeyMethod2({
       preMaster: ks.keySource.preMaster,
       random1: ks.keySource.random1,
@@ -426,8 +458,12 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
       ks.serverKeyMethod = km;
       ks.pendingPlain = Buffer.from(km.rest);
       ks.phase = 'got-key';
-      this.log.debug('key exchange done; requesting the configuration');
-      if (ks.keyId === 0) this.sendPushRequest();
+      if (ks === this.pending) {
+        this.finishRenegotiation(ks);
+      } else {
+        this.log.debug('key exchange done; requesting the configuration');
+        this.sendPushRequest();
+      }
     }
     // Control strings: NUL-terminated ASCII.
     for (;;) {
@@ -457,7 +493,11 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
     switch (m.type) {
       case 'push-reply': {
         if (this.state === 'connected') {
-          if (m.options.authToken !== undefined) this.log.debug('auth-token updated');
+          if (m.options.authToken !== undefined) {
+            this.authToken = m.options.authToken;
+            if (m.options.authTokenUser !== undefined) this.authTokenUser = m.options.authTokenUser;
+            this.log.debug('auth-token updated');
+          }
           return;
         }
         const done = this.push.add(m);
@@ -525,6 +565,11 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
     }
     ks.data = data;
     ks.phase = 'active';
+    this.useEkm = useEkm;
+    this.cipher = cipher;
+    if (o.authToken !== undefined) this.authToken = o.authToken;
+    if (o.authTokenUser !== undefined) this.authTokenUser = o.authTokenUser;
+    this.scheduleRenegotiation();
     this.pingSec = o.ping ?? p.ping ?? 0;
     this.pingRestartSec = o.pingRestart ?? p.pingRestart ?? 0;
     const ifc = o.ifconfig;
@@ -581,12 +626,12 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
   // data channel
 
   private onDataPacket(buf: Buffer): void {
-    const ks = this.key;
-    if (!ks?.data || this.state === 'connecting') {
+    if (this.state === 'connecting' || !this.key?.data) {
       this.counters.dataDroppedBeforeUp++;
       return;
     }
-    if (keyIdOf(buf[0]!) !== ks.keyId) {
+    const ks = this.keyStateFor(keyIdOf(buf[0]!));
+    if (!ks?.data) {
       this.counters.dataDropped++;
       return;
     }
@@ -626,27 +671,104 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
   }
 
   private flush(): void {
-    const ks = this.key;
     const t = this.transport;
-    if (!ks || !t) return;
+    if (!t) return;
     const now = this.clock.now();
     const nowSec = this.clock.unixSeconds();
-    for (const pkt of ks.reliable.poll(now)) {
-      if (this.log.enabled('trace')) {
-        this.log.trace(`out ${opcodeName(pkt.opcode)} kid=${pkt.keyId} mid=${pkt.messageId ?? '-'} acks=[${pkt.acks.join(',')}] len=${pkt.payload.length}`);
+    for (const ks of this.keyStates()) {
+      for (const pkt of ks.reliable.poll(now)) {
+        if (this.log.enabled('trace')) {
+          this.log.trace(`out ${opcodeName(pkt.opcode)} kid=${pkt.keyId} mid=${pkt.messageId ?? '-'} acks=[${pkt.acks.join(',')}] len=${pkt.payload.length}`);
+        }
+        t.send(this.wrap.wrap(encodeControlPacket(pkt), nowSec));
+        this.lastSentAt = now;
       }
-      t.send(this.wrap.wrap(encodeControlPacket(pkt), nowSec));
-      this.lastSentAt = now;
     }
     this.rearm();
+  }
+
+  private keyStates(): KeyState[] {
+    const out: KeyState[] = [];
+    if (this.key) out.push(this.key);
+    if (this.pending) out.push(this.pending);
+    if (this.lameDuck) out.push(this.lameDuck.ks);
+    return out;
+  }
+
+  private keyStateFor(keyId: number): KeyState | undefined {
+    if (this.key?.keyId === keyId) return this.key;
+    if (this.pending?.keyId === keyId) return this.pending;
+    if (this.lameDuck?.ks.keyId === keyId) return this.lameDuck.ks;
+    return undefined;
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // renegotiation (soft reset): a new TLS session and new data keys under the next key_id; the old key
+  // keeps decrypting as a lame duck so nothing in flight is lost.
+
+  private scheduleRenegotiation(): void {
+    const sec = this.profile.renegSec;
+    this.renegAt = sec > 0 ? this.clock.now() + sec * 1000 : undefined;
+  }
+
+  private nextKeyId(): number {
+    const k = ((this.key?.keyId ?? 0) + 1) & 7;
+    return k === 0 ? 1 : k;
+  }
+
+  private startRenegotiation(keyId: number): KeyState {
+    this.pending?.destroy();
+    const ks = this.newKeyState(keyId, this.key!.reliable.remoteSessionId);
+    ks.reliable.sendReset(Opcode.P_CONTROL_SOFT_RESET_V1);
+    ks.phase = 'pre-start';
+    this.pending = ks;
+    this.renegAt = undefined;
+    return ks;
+  }
+
+  private finishRenegotiation(ks: KeyState): void {
+    const p = this.profile;
+    try {
+      const key2 = this.useEkm
+        ? key2FromEkm(ks.tls.exportKeyingMaterial(EKM_LENGTH, EKM_LABEL))
+        : deriveKey2Prf(ks.keySource, ks.serverKeyMethod!.message, this.sessionId, ks.reliable.remoteSessionId!);
+      ks.data = new DataChannelKey({
+        keyId: ks.keyId,
+        cipher: this.cipher,
+        auth: p.auth,
+        keys: dataKeysFromKey2(key2, this.cipher, p.auth),
+        peerId: this.pushed?.peerId,
+        replayWindow: p.replayWindow.size,
+      });
+      key2.fill(0);
+    } catch (e) {
+      this.log.warn(`renegotiation failed, staying on key_id ${this.key?.keyId}: ${(e as Error).message}`);
+      this.pending = undefined;
+      ks.destroy();
+      return;
+    }
+    ks.phase = 'active';
+    const old = this.key!;
+    this.lameDuck?.ks.destroy();
+    this.lameDuck = { ks: old, expiresAt: this.clock.now() + p.tranWindow * 1000 };
+    this.key = ks;
+    this.pending = undefined;
+    this.renegotiations++;
+    this.log.info(`renegotiated: now key_id ${ks.keyId} (${ks.tls.protocol}); key_id ${old.keyId} kept for in-flight packets`);
+    this.scheduleRenegotiation();
   }
 
   private rearm(): void {
     if (this.state === 'closed') return;
     const now = this.clock.now();
     let at = Infinity;
-    const rd = this.key?.reliable.nextDeadline();
-    if (rd !== undefined) at = Math.min(at, rd);
+    for (const ks of this.keyStates()) {
+      const rd = ks.reliable.nextDeadline();
+      if (rd !== undefined) at = Math.min(at, rd);
+    }
+    if (this.renegAt !== undefined) at = Math.min(at, this.renegAt);
+    if (this.pending) at = Math.min(at, this.pending.startedAt + this.profile.handWindow * 1000);
+    if (this.lameDuck) at = Math.min(at, this.lameDuck.expiresAt);
     if (this.state === 'connecting') at = Math.min(at, this.startedAt + this.profile.handWindow * 1000);
     if (this.pushRequestAt !== undefined) at = Math.min(at, this.pushRequestAt);
     if (this.pushDeadline !== undefined) at = Math.min(at, this.pushDeadline);
@@ -690,6 +812,20 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
         return;
       }
       if (this.pingSec > 0 && now >= this.lastSentAt + this.pingSec * 1000) this.sendPing();
+      if (this.renegAt !== undefined && now >= this.renegAt && !this.pending) {
+        this.log.info(`starting a renegotiation (reneg-sec ${this.profile.renegSec})`);
+        this.startRenegotiation(this.nextKeyId());
+      }
+      if (this.pending && now >= this.pending.startedAt + this.profile.handWindow * 1000) {
+        this.log.warn(`renegotiation of key_id ${this.pending.keyId} did not finish within hand-window; staying on key_id ${this.key?.keyId}`);
+        this.pending.destroy();
+        this.pending = undefined;
+        this.scheduleRenegotiation();
+      }
+      if (this.lameDuck && now >= this.lameDuck.expiresAt) {
+        this.lameDuck.ks.destroy();
+        this.lameDuck = undefined;
+      }
     }
     this.flush();
   }

@@ -1,0 +1,61 @@
+/**
+ * Renegotiation against the lab's real OpenVPN 2.6 server, started by the server (its reneg-sec) and by us
+ * (the profile's reneg-sec): new key_ids come into use and no echo request goes unanswered across the switch.
+ */
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { loadProfile } from '../../src/openvpn/profile.js';
+import { OpenVpnSession } from '../../src/openvpn/session.js';
+import { IcmpEcho } from '../../src/stack/icmp-echo.js';
+import { createTransport } from '../../src/transport/index.js';
+import { appendToError, labPrereqs, startLab, type ClientProfileOptions, type Lab, type OpenVpnServer, type OpenVpnServerOptions } from '../lab/index.js';
+
+const pre = labPrereqs();
+
+async function pingAcrossRenegotiations(server: OpenVpnServer, profileOpts: ClientProfileOptions, seconds: number, tlsEkm = true) {
+  const { profile } = await loadProfile(await server.clientProfile(profileOpts));
+  const session = new OpenVpnSession({ profile, createTransport, tlsEkm });
+  try {
+    await session.start();
+    const echo = new IcmpEcho(session);
+    let sent = 0;
+    let answered = 0;
+    const end = Date.now() + seconds * 1000;
+    while (Date.now() < end) {
+      sent++;
+      if (await echo.ping(server.serverTunIp, sent, { timeoutMs: 3000 })) answered++;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    return { sent, answered, renegotiations: session.renegotiations };
+  } catch (e) {
+    appendToError(e, `--- server log ---\n${server.log().split('\n').slice(-40).join('\n')}`);
+    throw e;
+  } finally {
+    await session.close();
+  }
+}
+
+describe('renegotiation with a real OpenVPN 2.6 server', { skip: pre.skip, timeout: 300_000 }, () => {
+  let lab: Lab;
+  before(async () => {
+    lab = await startLab({ web: false, iperf: false });
+  });
+  after(async () => {
+    await lab?.stop();
+  });
+
+  const cases: [string, OpenVpnServerOptions, ClientProfileOptions, boolean][] = [
+    ['server-initiated (reneg-sec 4 on the server), UDP, tls-ekm', { proto: 'udp', renegSec: 4 }, {}, true],
+    ['server-initiated, TCP, TLS1-PRF', { proto: 'tcp', renegSec: 4 }, {}, false],
+    ['client-initiated (reneg-sec 4 in the profile), UDP', { proto: 'udp' }, { extra: ['reneg-sec 4'] }, true],
+  ];
+  for (const [name, serverOpts, profileOpts, ekm] of cases) {
+    test(name, async () => {
+      const s = await lab.startOpenVpn(serverOpts);
+      const r = await pingAcrossRenegotiations(s, profileOpts, 11, ekm);
+      assert.ok(r.renegotiations >= 2, `at least two renegotiations, saw ${r.renegotiations}`);
+      assert.equal(r.answered, r.sent, `every echo answered across the key switches (${r.answered}/${r.sent})`);
+      assert.match(s.log(), /TLS: soft reset|SOFT_RESET|Renegotiat|key_id=[1-7]/i);
+    });
+  }
+});
