@@ -5,7 +5,7 @@ import { PcapWriter, withPcap } from '../link/pcap.js';
 import { withTrace } from '../link/trace.js';
 import { loadProfile } from '../openvpn/profile.js';
 import type { OpenVpnProfile } from '../openvpn/profile-types.js';
-import { OpenVpnSession } from '../openvpn/session.js';
+import { OpenVpnClient } from '../openvpn/client.js';
 import { IcmpEcho } from '../stack/icmp-echo.js';
 import { createTransport } from '../transport/index.js';
 import type { Logger } from '../util/log.js';
@@ -46,7 +46,7 @@ export async function runOpenVpn(cmd: OpenVpnCommand, log: Logger, signal: Abort
   const { profile, warnings } = await loadProfile(cmd.profilePath);
   for (const w of warnings) log.warn(`${w.file}:${w.message}`);
   const credentials = await resolveCredentials(profile, cmd.authUserPassFile);
-  const session = new OpenVpnSession({
+  const session = new OpenVpnClient({
     profile,
     credentials,
     tlsEkm: cmd.tlsEkm && profile.tlsEkm,
@@ -63,7 +63,9 @@ export async function runOpenVpn(cmd: OpenVpnCommand, log: Logger, signal: Abort
 
   const onAbort = () => void session.close();
   signal.addEventListener('abort', onAbort, { once: true });
+  let timedOut = false;
   const timeout = setTimeout(() => {
+    timedOut = true;
     void session.close();
   }, cmd.connectTimeoutSec * 1000);
   let closedError: VpnError | undefined;
@@ -76,8 +78,9 @@ export async function runOpenVpn(cmd: OpenVpnCommand, log: Logger, signal: Abort
       info = await session.start();
     } catch (e) {
       if (signal.aborted) return 0;
-      if (e instanceof VpnError && e.code === 'TRANSPORT_CLOSED' && !closedError) {
-        throw new VpnError('CONNECT_TIMEOUT', `the tunnel was not up within ${cmd.connectTimeoutSec} s`);
+      if (timedOut) {
+        const last = session.lastError ? `; last error: ${session.lastError.message}` : '';
+        throw new VpnError('CONNECT_TIMEOUT', `the tunnel was not up within ${cmd.connectTimeoutSec} s${last}`);
       }
       throw e;
     } finally {

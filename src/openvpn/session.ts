@@ -135,7 +135,7 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
   private timer: TimerHandle | undefined;
   private timerAt = Infinity;
   private flushScheduled = false;
-  private readonly push = new PushAccumulator();
+  private readonly push: PushAccumulator;
   private pushed: PushedOptions | undefined;
   private pushRequestAt: number | undefined;
   private pushDeadline: number | undefined;
@@ -158,6 +158,7 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
     this.log = (opts.logger ?? silentLogger).child('openvpn');
     this.tlsEkm = opts.tlsEkm ?? opts.profile.tlsEkm;
     this.wrap = makeWrap(remote, opts.profile.auth);
+    this.push = new PushAccumulator(opts.profile.pullFilters);
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -273,7 +274,7 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
   private fail(reason: CloseReason, err: VpnError): void {
     if (this.state === 'closed' || this.state === 'closing') return;
     this.state = 'closing';
-    this.log.error(err.message, { code: err.code });
+    this.log.debug(`session ends: ${err.message}`, { code: err.code });
     void this.shutdown(reason, err);
   }
 
@@ -489,7 +490,7 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
       this.log.debug('control message with non-printable characters ignored');
       return;
     }
-    const m = parseServerMessage(msg);
+    const m = parseServerMessage(msg, this.profile.pullFilters);
     switch (m.type) {
       case 'push-reply': {
         if (this.state === 'connected') {
