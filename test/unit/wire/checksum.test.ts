@@ -74,3 +74,25 @@ test('RFC 1624 incremental update equals recomputation', () => {
     }),
   );
 });
+
+test('property: matches a naive 16-bit reference for any range, alignment and length', () => {
+  const naive = (b: Uint8Array, start: number, end: number) => {
+    let sum = 0;
+    for (let i = start; i < end; i += 2) sum += (b[i]! << 8) | (i + 1 < end ? b[i + 1]! : 0);
+    while (sum > 0xffff) sum = (sum & 0xffff) + (sum >>> 16);
+    return ~sum & 0xffff;
+  };
+  fc.assert(
+    fc.property(fc.uint8Array({ maxLength: 1600 }), fc.nat(), fc.nat(), (bytes, a, b) => {
+      const s = a % (bytes.length + 1);
+      const e = s + (b % (bytes.length - s + 1));
+      assert.equal(internetChecksum(bytes, s, e), naive(bytes, s, e));
+      // a view at an odd byteOffset into a bigger buffer
+      const big = new Uint8Array(bytes.length + 3);
+      big.set(bytes, 3);
+      const view = big.subarray(3);
+      assert.equal(internetChecksum(view, s, e), naive(bytes, s, e));
+    }),
+    { numRuns: 500 },
+  );
+});
