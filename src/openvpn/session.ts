@@ -214,6 +214,12 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
     this.transport = t;
     t.on('packet', (p) => this.onWirePacket(p));
     t.on('error', (e) => {
+      // An ICMP error on UDP (e.g. port unreachable while the server restarts) is not fatal to an
+      // established session: ping-restart decides. While connecting it means nobody listens there.
+      if ((e as { fatal?: boolean }).fatal === false && this.state === 'connected') {
+        this.log.debug(`transport: ${e.message}`);
+        return;
+      }
       const err = e instanceof VpnError ? e : new VpnError('TRANSPORT_ERROR', e.message, { cause: e });
       this.fail('transport-error', err);
     });
