@@ -482,17 +482,20 @@ export class IpLayer implements IpSender {
       prev.resolve(undefined);
     }
     const m = { kind: 'echo-request' as const, id: this.echoId, seq, payload };
+    const now = this.clock.now();
+    let resolve!: (r: EchoReply | undefined) => void;
+    const done = new Promise<EchoReply | undefined>((r) => (resolve = r));
+    // Registered before sending: on a synchronous link the reply can arrive inside sendIpWith.
+    this.pings.set(seq, { seq, sentAt: now, deadline: now + (opts.timeoutMs ?? 2000), resolve });
     try {
       this.sendIpWith(addr, IpProtocol.ICMP, ICMP_HEADER_LENGTH + size, (out, off) => void writeIcmp(m, out, off), { ttl: opts.ttl });
     } catch (e) {
+      this.pings.delete(seq);
       return Promise.reject(e);
     }
     this.stats.icmp.echoRequestsSent++;
-    const now = this.clock.now();
-    return new Promise((resolve) => {
-      this.pings.set(seq, { seq, sentAt: now, deadline: now + (opts.timeoutMs ?? 2000), resolve });
-      this.arm();
-    });
+    this.arm();
+    return done;
   }
 
   /** Stop: pending pings resolve undefined, the timer is cleared, packets from the link are ignored. */
