@@ -6,8 +6,9 @@ import { withTrace } from '../link/trace.js';
 import { loadProfile } from '../openvpn/profile.js';
 import type { OpenVpnProfile } from '../openvpn/profile-types.js';
 import { OpenVpnClient } from '../openvpn/client.js';
-import { IcmpEcho } from '../stack/icmp-echo.js';
+import { IpStack } from '../stack/stack.js';
 import { createTransport } from '../transport/index.js';
+import { SystemClock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import type { OpenVpnCommand } from './args.js';
 
@@ -89,7 +90,7 @@ export async function runOpenVpn(cmd: OpenVpnCommand, log: Logger, signal: Abort
     process.stderr.write(
       `vpnproxy: tunnel up via ${info.remote.host}:${info.remote.port}/${info.remote.proto}: address ${info.localIp}, cipher ${info.cipher}, ${info.tlsVersion}\n`,
     );
-    if (cmd.ping) return await pingLoop(link, cmd, signal);
+    if (cmd.ping) return await pingLoop(link, cmd, signal, log);
     // Without a job to do, stay up until interrupted (the proxies arrive with the product-surface work).
     await new Promise<void>((resolve) => {
       if (signal.aborted) resolve();
@@ -105,9 +106,9 @@ export async function runOpenVpn(cmd: OpenVpnCommand, log: Logger, signal: Abort
   }
 }
 
-async function pingLoop(link: Link, cmd: OpenVpnCommand, signal: AbortSignal): Promise<number> {
+async function pingLoop(link: Link, cmd: OpenVpnCommand, signal: AbortSignal, log: Logger): Promise<number> {
   const target = cmd.ping!;
-  const echo = new IcmpEcho(link);
+  const stack = new IpStack(link, { clock: new SystemClock(), logger: log });
   const out = process.stdout;
   out.write(`PING ${target} 56(84) bytes of data.\n`);
   const rtts: number[] = [];
@@ -116,7 +117,7 @@ async function pingLoop(link: Link, cmd: OpenVpnCommand, signal: AbortSignal): P
   for (let seq = 1; seq <= cmd.count && !signal.aborted; seq++) {
     const t0 = performance.now();
     sent++;
-    const reply = await echo.ping(target, seq, { timeoutMs: Math.max(2000, cmd.intervalMs) });
+    const reply = await stack.ping(target, { seq, timeoutMs: Math.max(2000, cmd.intervalMs) });
     if (reply) {
       rtts.push(reply.rttMs);
       out.write(`${reply.bytes} bytes from ${reply.from}: icmp_seq=${reply.seq} ttl=${reply.ttl} time=${reply.rttMs.toFixed(2)} ms\n`);
@@ -129,7 +130,7 @@ async function pingLoop(link: Link, cmd: OpenVpnCommand, signal: AbortSignal): P
       });
     }
   }
-  echo.cancel();
+  stack.close();
   const received = rtts.length;
   const loss = sent === 0 ? 0 : Math.round(((sent - received) / sent) * 100);
   out.write(`\n--- ${target} ping statistics ---\n`);
