@@ -278,7 +278,8 @@ export class Resolver {
           if (++hops > MAX_CNAME_HOPS) throw new DnsError('DNS_ERROR', `${fqdn}: CNAME chain longer than ${MAX_CNAME_HOPS}`, fqdn);
         }
         if (addresses.length) {
-          return this.store(fqdn, { ok: true, addresses, canonical: cur, expiresAt: this.clock.now() + ttl * 1000, server }, ttl);
+          // A truncated answer (no TCP to complete it) is used but not cached.
+          return this.store(fqdn, { ok: true, addresses, canonical: cur, expiresAt: this.clock.now() + ttl * 1000, server }, msg.header.tc ? 0 : ttl);
         }
         if (rcode === DnsRcode.NOERROR && !dnsNameEquals(cur, qname)) {
           qname = cur; // the chain leaves this answer: ask for its end

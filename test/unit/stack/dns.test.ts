@@ -55,7 +55,10 @@ class FakeDns {
       this.link.send(buildIpv4({ src: ip.dst, dst: ip.src, protocol: 17 }, udp));
     };
     if (b === 'servfail') return reply({ rcode: DnsRcode.SERVFAIL });
-    if (b === 'truncate') return reply({ tc: true });
+    if (b === 'truncate') {
+      const e = this.zone.get(q.name.toLowerCase());
+      return reply({ tc: true }, (e?.a ?? []).map((a): DnsRecord => ({ name: q.name, type: 1, class: 1, ttl: 60, kind: 'A', address: a })));
+    }
     const answers: DnsRecord[] = [];
     let name = q.name.toLowerCase();
     for (let hop = 0; hop < 10; hop++) {
@@ -306,6 +309,12 @@ test('truncation: retried over the TCP hook when given; without one, an error th
   assert.deepEqual(await drive(resolver.resolve('big.lab.test'), clock, 1), ['10.8.0.99']);
   assert.deepEqual(calls, ['10.8.0.1:53']);
   assert.equal(resolver.stats.truncated, 1);
+  // A truncated answer that still holds addresses is used (not cached) when there is no TCP.
+  const p = setup();
+  p.dns.behaviour.set('10.8.0.1', 'truncate');
+  p.dns.zone.set('big.lab.test', { a: ['10.8.0.50'] });
+  assert.deepEqual(await drive(p.resolver.resolve('big.lab.test'), p.clock, 1), ['10.8.0.50']);
+  assert.equal(p.resolver.cacheSize, 0);
   const n = setup();
   n.dns.behaviour.set('10.8.0.1', 'truncate');
   await rejectsWith(drive(n.resolver.resolve('big.lab.test'), n.clock, 1), 'DNS_ERROR', /truncated and no TCP fallback/);
