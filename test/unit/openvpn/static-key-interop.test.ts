@@ -14,7 +14,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { StaticKeyChannel, occResponse } from '../../../src/openvpn/static-key.js';
+import { StaticKeyChannel, occResponse, p2pOccOptionsString } from '../../../src/openvpn/static-key.js';
 import { framingFor } from '../../../src/openvpn/compress.js';
 import { OCC_OP, PING_MAGIC, buildOccMessage, isPing, occOpcode } from '../../../src/openvpn/datachannel.js';
 import { StaticKey, formatStaticKey } from '../../../src/openvpn/keyfile.js';
@@ -137,6 +137,17 @@ describe('static-key / p2p interop with the real openvpn binary', { skip }, () =
           if (c.theirDirection !== undefined) assert.match(occReply, new RegExp(`keydir ${c.theirDirection},`));
         }
         if (c.compression) assert.match(occReply, /,comp-lzo/);
+        // our OCC string for the same settings is what openvpn sends (link-mtu aside)
+        const mine = p2pOccOptionsString({
+          mode: c.mode,
+          devType: 'null',
+          compLzo: c.compression !== undefined,
+          ...(c.theirDirection !== undefined ? { direction: c.theirDirection } : {}),
+          ...(c.cipher ? { cipher: c.cipher } : {}),
+          ...(c.auth ? { auth: c.auth } : {}),
+        });
+        const noMtu = (s: string) => s.replace(/link-mtu \d+,/, '');
+        assert.equal(noMtu(occReply), noMtu(mine) + '\0');
         assert.equal(ours.stats.dropAuth + ours.stats.dropDecrypt + ours.stats.dropReplay, 0);
         assert.doesNotMatch(log, /Authenticate\/Decrypt packet error|bad compression|Bad LZO|Bad compression/i, 'openvpn rejected some of our packets');
       } finally {
