@@ -1,0 +1,272 @@
+/**
+ * Per-destination choice between the VPN dialer and the direct one.
+ *
+ * Policies (CLI: default, --route-all, --direct-unrouted):
+ *  - 'follow': destinations inside the VPN's routes (or the tunnel subnet) go through the VPN; when the server
+ *    pushes redirect-gateway, everything does; the rest goes directly from this host.
+ *  - 'route-all': everything through the VPN.
+ *  - 'direct-unrouted': only destinations inside the VPN's routes / tunnel subnet go through the VPN, even when
+ *    redirect-gateway is pushed.
+ * Names are resolved through the VPN's DNS first whenever the VPN has resolvers (pushed or --dns), so that a
+ * lookup never leaks to the local resolver; the route is then chosen from the resolved address.
+ */
+import type { Duplex } from 'node:stream';
+import { isIPv4 } from 'node:net';
+import { VpnError } from '../errors.js';
+import type { LinkConfig } from '../link/link.js';
+import { cidrContains, ipv4ToInt, netmaskToPrefix, parseIpv4Cidr, type Ipv4Cidr } from './cidr.js';
+import { netDialer, type DialOptions, type DialedSocket, type Dialer, type UdpLike, type UdpPeer } from './dialer.js';
+
+export type RoutePolicy = 'follow' | 'route-all' | 'direct-unrouted';
+export type RouteName = 'vpn' | 'direct';
+
+/** What the router needs to know about the VPN side (a subset of LinkConfig). */
+export type VpnRouteConfig = Pick<LinkConfig, 'address' | 'netmask' | 'gateway' | 'routes' | 'redirectGateway' | 'dns'>;
+
+/** The VPN side as the router sees it. */
+export interface VpnSide {
+  /** Dials through the tunnel (the userspace stack); resolves names through the VPN's DNS. */
+  readonly dialer: Dialer;
+  /** Current configuration; undefined while the tunnel is not up. */
+  config(): VpnRouteConfig | undefined;
+  /** Optional: resolve true as soon as the tunnel is up, false after timeoutMs. (Default: poll config().) */
+  whenUp?(timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
+}
+
+export interface Dialed {
+  socket: DialedSocket;
+  route: RouteName;
+  /** The address actually dialed (IPv4 literal, or the name when the VPN dialer resolved it itself). */
+  address: string;
+}
+
+/** What the proxies use: route-aware dialing plus tunnel readiness. Router implements it; so does fixedRoute(). */
+export interface Routing {
+  dial(host: string, port: number, opts?: DialOptions): Promise<Dialed>;
+  resolve(host: string): Promise<string[]>;
+  /** A UDP socket whose datagrams are routed per destination like TCP connections. */
+  bindUdp(): Promise<UdpLike>;
+  /** Is the tunnel up (may the proxies dial)? */
+  isUp(): boolean;
+  /** Resolves true when up (immediately if it is), false after timeoutMs. */
+  waitUp(timeoutMs: number, signal?: AbortSignal): Promise<boolean>;
+}
+
+export interface RouterOptions {
+  vpn: VpnSide;
+  /** Direct dialer (default netDialer()). */
+  direct?: Dialer;
+  policy?: RoutePolicy;
+  /** Connect timeout enforced around either dialer (ms, default 10 000). */
+  connectTimeoutMs?: number;
+}
+
+const notUp = () => new VpnError('TRANSPORT_CLOSED', 'the VPN tunnel is not up');
+
+export class Router implements Routing {
+  readonly policy: RoutePolicy;
+  private readonly vpn: VpnSide;
+  private readonly direct: Dialer;
+  private readonly connectTimeoutMs: number;
+  private cachedFor: VpnRouteConfig | undefined;
+  private cachedRoutes: Ipv4Cidr[] = [];
+
+  constructor(opts: RouterOptions) {
+    this.vpn = opts.vpn;
+    this.direct = opts.direct ?? netDialer();
+    this.policy = opts.policy ?? 'follow';
+    this.connectTimeoutMs = opts.connectTimeoutMs ?? 10_000;
+  }
+
+  isUp(): boolean {
+    return this.vpn.config() !== undefined;
+  }
+
+  async waitUp(timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.isUp()) return true;
+    if (timeoutMs <= 0) return false;
+    if (this.vpn.whenUp) return this.vpn.whenUp(timeoutMs, signal);
+    const deadline = Date.now() + timeoutMs;
+    while (Date.now() < deadline && !signal?.aborted) {
+      await new Promise((r) => setTimeout(r, Math.min(50, deadline - Date.now())));
+      if (this.isUp()) return true;
+    }
+    return this.isUp();
+  }
+
+  /** The route an IPv4 destination takes under the current VPN configuration (undefined while down). */
+  routeFor(ip: string): RouteName | undefined {
+    const cfg = this.vpn.config();
+    if (!cfg) return undefined;
+    if (this.policy === 'route-all') return 'vpn';
+    if (this.policy === 'follow' && cfg.redirectGateway) return 'vpn';
+    const addr = ipv4ToInt(ip);
+    if (addr === undefined) return 'vpn';
+    for (const c of this.routesOf(cfg)) if (cidrContains(c, addr)) return 'vpn';
+    return 'direct';
+  }
+
+  /** True when every destination goes through the VPN, so names can be handed to the VPN dialer unresolved. */
+  private allVpn(cfg: VpnRouteConfig): boolean {
+    return this.policy === 'route-all' || (this.policy === 'follow' && cfg.redirectGateway);
+  }
+
+  private routesOf(cfg: VpnRouteConfig): Ipv4Cidr[] {
+    if (this.cachedFor !== cfg) {
+      const list: Ipv4Cidr[] = [];
+      for (const r of cfg.routes) {
+        const c = parseIpv4Cidr(r);
+        if (c) list.push(c);
+      }
+      const prefix = netmaskToPrefix(cfg.netmask);
+      const self = prefix === undefined ? undefined : parseIpv4Cidr(`${cfg.address}/${prefix}`);
+      if (self) list.push(self);
+      if (cfg.gateway !== undefined) {
+        const gw = parseIpv4Cidr(cfg.gateway);
+        if (gw) list.push(gw);
+      }
+      this.cachedFor = cfg;
+      this.cachedRoutes = list;
+    }
+    return this.cachedRoutes;
+  }
+
+  async resolve(host: string): Promise<string[]> {
+    if (isIPv4(host)) return [host];
+    const cfg = this.vpn.config();
+    if (!cfg) throw notUp();
+    if (cfg.dns.length > 0 || this.allVpn(cfg)) return this.vpn.dialer.resolve(host);
+    return this.direct.resolve(host);
+  }
+
+  async dial(host: string, port: number, opts: DialOptions = {}): Promise<Dialed> {
+    const cfg = this.vpn.config();
+    if (!cfg) throw notUp();
+    const timeoutMs = opts.timeoutMs ?? this.connectTimeoutMs;
+    if (!isIPv4(host) && this.allVpn(cfg)) {
+      const socket = await withTimeout(this.vpn.dialer, host, port, timeoutMs, opts.signal);
+      return { socket, route: 'vpn', address: host };
+    }
+    const address = isIPv4(host) ? host : (await this.resolve(host))[0]!;
+    const route = this.routeFor(address);
+    if (!route) throw notUp();
+    const dialer = route === 'vpn' ? this.vpn.dialer : this.direct;
+    const socket = await withTimeout(dialer, address, port, timeoutMs, opts.signal);
+    return { socket, route, address };
+  }
+
+  async bindUdp(): Promise<UdpLike> {
+    if (!this.isUp()) throw notUp();
+    return new RoutedUdp((ip) => this.routeFor(ip), this.vpn.dialer, this.direct);
+  }
+}
+
+/** Dial with a timeout and abort enforced here, whatever the dialer does with them. */
+async function withTimeout(
+  dialer: Dialer,
+  host: string,
+  port: number,
+  timeoutMs: number,
+  signal: AbortSignal | undefined,
+): Promise<DialedSocket> {
+  const ac = new AbortController();
+  const onAbort = () => ac.abort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let timer: NodeJS.Timeout | undefined;
+  const attempt = dialer.connect(host, port, { timeoutMs, signal: ac.signal });
+  const guard = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => {
+      reject(new VpnError('CONNECT_TIMEOUT', `connecting to ${host}:${port} timed out after ${timeoutMs} ms`));
+      ac.abort();
+    }, timeoutMs);
+    ac.signal.addEventListener(
+      'abort',
+      () => reject(new VpnError('TRANSPORT_CLOSED', `connecting to ${host}:${port} was aborted`)),
+      { once: true },
+    );
+  });
+  try {
+    return await Promise.race([attempt, guard]);
+  } catch (err) {
+    // A socket that arrives after we gave up must not leak.
+    attempt.then((s) => (s as Duplex).destroy(), () => {});
+    throw err;
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** A UDP socket that sends each datagram through the VPN or directly, binding either side lazily. */
+class RoutedUdp implements UdpLike {
+  private handler: (data: Uint8Array, from: UdpPeer) => void = () => {};
+  private readonly sides = new Map<RouteName, Promise<UdpLike | undefined>>();
+  private closed = false;
+
+  constructor(
+    private readonly routeFor: (ip: string) => RouteName | undefined,
+    private readonly vpn: Dialer,
+    private readonly direct: Dialer,
+  ) {}
+
+  private side(route: RouteName): Promise<UdpLike | undefined> {
+    let p = this.sides.get(route);
+    if (!p) {
+      p = (route === 'vpn' ? this.vpn : this.direct).bindUdp().then(
+        (u) => {
+          if (this.closed) {
+            u.close();
+            return undefined;
+          }
+          u.onMessage((d, from) => this.handler(d, from));
+          return u;
+        },
+        () => undefined,
+      );
+      this.sides.set(route, p);
+    }
+    return p;
+  }
+
+  send(data: Uint8Array, port: number, address: string): void {
+    if (this.closed) return;
+    const route = this.routeFor(address);
+    if (!route) return; // tunnel down: dropped
+    void this.side(route).then((u) => u?.send(data, port, address));
+  }
+
+  onMessage(handler: (data: Uint8Array, from: UdpPeer) => void): void {
+    this.handler = handler;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const p of this.sides.values()) void p.then((u) => u?.close());
+  }
+}
+
+/** A Routing that always uses one dialer under one route name (tests, or a library user with no VPN routes). */
+export function fixedRoute(
+  dialer: Dialer,
+  route: RouteName = 'vpn',
+  isUp: () => boolean = () => true,
+  connectTimeoutMs = 10_000,
+): Routing {
+  return {
+    async dial(host, port, opts = {}) {
+      if (!isUp()) throw notUp();
+      const socket = await withTimeout(dialer, host, port, opts.timeoutMs ?? connectTimeoutMs, opts.signal);
+      return { socket, route, address: host };
+    },
+    resolve: (host) => dialer.resolve(host),
+    bindUdp: () => dialer.bindUdp(),
+    isUp,
+    async waitUp(timeoutMs, signal) {
+      const deadline = Date.now() + timeoutMs;
+      while (!isUp() && Date.now() < deadline && !signal?.aborted)
+        await new Promise((r) => setTimeout(r, Math.min(20, deadline - Date.now())));
+      return isUp();
+    },
+  };
+}
