@@ -1119,10 +1119,8 @@ export class TcpConnection {
       }
     }
     // 2) new data
-    const canSend =
-      this.state === TcpState.ESTABLISHED ||
-      this.state === TcpState.CLOSE_WAIT ||
-      ((this.state === TcpState.FIN_WAIT_1 || this.state === TcpState.LAST_ACK) && !this.finSent);
+    // data (and our FIN) go out until the FIN is sent, whatever the peer did meanwhile (CLOSING included)
+    const canSend = !this.finSent && this.state >= TcpState.ESTABLISHED && this.state !== TcpState.TIME_WAIT;
     if (canSend) {
       const maxSeg = this.maxSeg();
       let sentNew = false;
