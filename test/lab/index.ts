@@ -3,9 +3,10 @@
  * the stock OpenVPN client as a baseline, a throwaway PKI and a UDP impairment relay. Needs root; see
  * labPrereqs(). Start with `startLab()` (lab.ts), or by hand with `npm run lab -- up`.
  */
-export { startLab, withLab, Lab, type LabOptions, type WebHost, type RelayProcess } from './lab.js';
+export { startLab, withLab, appendToError, Lab, type LabOptions, type WebHost, type RelayProcess } from './lab.js';
 export {
   OpenVpnServer,
+  SERVER_LOG,
   type OpenVpnServerOptions,
   type ClientProfileOptions,
   type UserPass,

@@ -101,7 +101,10 @@ export class Lab {
   readonly ns: Record<HostName, string>;
   /** Every address (see topology.ts). */
   readonly addr: LabAddresses;
-  readonly persistent: boolean;
+  /** Kept after this process exits (see LabOptions.persistent). */
+  get persistent(): boolean {
+    return this.owner.persistent;
+  }
   readonly web: WebHost;
   /** The first OpenVPN server (undefined until one is started). */
   openvpn?: OpenVpnServer;
@@ -123,7 +126,6 @@ export class Lab {
     this.dir = runDir(this.runId);
     this.ns = nsNames(this.runId);
     this.addr = labAddresses(this.slot);
-    this.persistent = owner.persistent;
     const a = this.addr;
     this.web = {
       host: a.web,
@@ -329,7 +331,6 @@ export class Lab {
   /** Marks the lab persistent (kept after this process exits) and records its description for `lab status`. */
   persist(): void {
     this.owner.persistent = true;
-    (this as { persistent: boolean }).persistent = true;
     this.owner.info = { describe: this.describe() };
     writeOwner(this.owner);
   }
@@ -348,7 +349,8 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   assertLabPrereqs(features);
   sweepStale();
   installExitHandlers();
-  const owner = createRun(options.persistent ?? false);
+  // Persistent only once fully up: a start interrupted by a signal is torn down by the exit handlers.
+  const owner = createRun(false);
   let lab: Lab | undefined;
   try {
     allocateSlot(owner);
@@ -376,10 +378,20 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
       const logs = lab.logs(20);
       active.delete(lab);
       await lab.stop().catch(() => undefined);
-      if (e instanceof Error && logs && !e.message.includes('--- ')) e.message += `\n${logs}`;
+      if (logs && !(e instanceof Error && e.message.includes('--- '))) appendToError(e, logs);
     } else teardownRunSync(owner.runId, owner.slot, 500);
     throw e;
   }
+}
+
+/**
+ * Adds text (e.g. `lab.logs()`) to an error's message and stack, so that test reporters (which print the
+ * stack) show it.
+ */
+export function appendToError(e: unknown, text: string): void {
+  if (!(e instanceof Error) || !text) return;
+  e.message += `\n${text}`;
+  if (e.stack) e.stack += `\n${text}`;
 }
 
 /**
@@ -399,8 +411,7 @@ export function withLab(options: LabOptions, fn: (lab: Lab, t: TestContext) => P
     try {
       await fn(lab, t);
     } catch (e) {
-      const logs = lab.logs();
-      if (e instanceof Error && logs) e.message += `\n${logs}`;
+      appendToError(e, lab.logs());
       throw e;
     } finally {
       await lab.stop();

@@ -111,6 +111,30 @@ export interface ServerContext {
   pki: LabPki;
 }
 
+/**
+ * Server log lines (OpenVPN 2.6.14, verb 4) worth waiting for with `server.waitForLog(SERVER_LOG.x, { since })`.
+ * Seen in this lab unless marked otherwise.
+ */
+export const SERVER_LOG = {
+  ready: 'Initialization Sequence Completed',
+  /** TLS handshake and key exchange with a client done. */
+  peerConnected: /Peer Connection Initiated with/,
+  /** The server sent the push reply. */
+  pushReplySent: /SENT CONTROL \[[^\]]*\]: 'PUSH_REPLY/,
+  /**
+   * A client's exit notification arrived: over the control channel when the client announced cc-exit
+   * ("CC-EEN exit message received by peer", then "Delayed exit in 5 seconds" and later
+   * "SIGTERM[soft,delayed-exit] received, client-instance exiting"), or as the OCC exit message on the data
+   * channel (2.6: "OCC exit message received by peer" then "SIGUSR1[soft,remote-exit] ... restarting"; not
+   * produced by the stock 2.6 client, which uses CC-EEN).
+   */
+  clientExitNotified: /CC-EEN exit message received by peer|OCC exit message received by peer|\[soft,remote-exit\]/,
+  /** A client instance ended (UDP after exit notify or ping-restart; TCP: "Connection reset, restarting"). */
+  clientGone: /client-instance exiting|client-instance restarting|Connection reset, restarting/,
+  /** auth-user-pass-verify rejected a client. */
+  authFailed: /AUTH_FAILED|verification failed for peer|TLS Auth Error/,
+} as const;
+
 const DEFAULT_USERNAME = 'labuser';
 
 async function fileExists(p: string): Promise<boolean> {

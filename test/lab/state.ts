@@ -79,7 +79,7 @@ export function createRun(persistent = false): OwnerInfo {
   for (;;) {
     const runId = randomBytes(3).toString('hex');
     try {
-      mkdirSync(runDir(runId));
+      mkdirSync(runDir(runId), { mode: 0o700 });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
       throw e;

@@ -143,10 +143,11 @@ export async function startWebHost(httpPort = 80, echoPort = 7, host = '0.0.0.0'
   await Promise.all([
     new Promise<void>((r) => http.listen(httpPort, host, r)),
     new Promise<void>((r) => tcpEcho.listen(echoPort, host, r)),
-    new Promise<void>((r) => udpEcho.bind(echoPort, host, r)),
   ]);
   const a = http.address();
   const e = tcpEcho.address();
+  // UDP echo on the same port number as the TCP echo (also when echoPort is 0).
+  await new Promise<void>((r) => udpEcho.bind(typeof e === 'object' && e ? e.port : echoPort, host, r));
   return {
     http: typeof a === 'object' && a ? a.port : httpPort,
     echo: typeof e === 'object' && e ? e.port : echoPort,
