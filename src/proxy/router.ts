@@ -46,6 +46,8 @@ export interface Routing {
   resolve(host: string): Promise<string[]>;
   /** A UDP socket whose datagrams are routed per destination like TCP connections. */
   bindUdp(): Promise<UdpLike>;
+  /** The route an IPv4 destination would take now (undefined while the tunnel is down). */
+  routeFor(ip: string): RouteName | undefined;
   /** Is the tunnel up (may the proxies dial)? */
   isUp(): boolean;
   /** Resolves true when up (immediately if it is), false after timeoutMs. */
@@ -261,6 +263,7 @@ export function fixedRoute(
     },
     resolve: (host) => dialer.resolve(host),
     bindUdp: () => dialer.bindUdp(),
+    routeFor: () => (isUp() ? route : undefined),
     isUp,
     async waitUp(timeoutMs, signal) {
       const deadline = Date.now() + timeoutMs;
