@@ -42,6 +42,7 @@ export class TcpSocket extends Duplex implements ConnEvents {
   connecting: boolean;
   private written = 0;
   private pendingCb: WriteCb | undefined;
+  private failed = false;
 
   constructor(
     private readonly conn: TcpConnection,
@@ -109,6 +110,8 @@ export class TcpSocket extends Duplex implements ConnEvents {
     }
   }
   onError(err: VpnError): void {
+    if (this.failed) return;
+    this.failed = true;
     this.connecting = false;
     process.nextTick(() => {
       if (!this.destroyed) this.destroy(err);

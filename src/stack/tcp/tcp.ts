@@ -239,7 +239,8 @@ export class TcpStack implements ProtocolHandler {
     const all: TcpConnection[] = [];
     for (const m of this.table.values()) for (const c of m.values()) all.push(c);
     for (const c of all) {
-      const ev = c.events;
+      const ev = c.state === TcpState.TIME_WAIT ? undefined : c.events;
+      c.events = undefined;
       c.reset(now);
       ev?.onError(new VpnError('TRANSPORT_CLOSED', 'TCP stack closed'));
     }
