@@ -120,7 +120,7 @@ function randomU32(): number {
 /** Window scale so that `buf` fits a 16-bit field. */
 export function wscaleFor(buf: number): number {
   let s = 0;
-  while (s < MAX_WSCALE && buf >> s > 0xffff) s++;
+  while (s < MAX_WSCALE && buf / 2 ** s > 0xffff) s++;
   return s;
 }
 
@@ -169,6 +169,8 @@ export class TcpConnection {
   private rcvFinPending = -1;
   private finReceived = false;
   private ackNow = false;
+  private challengeWindowAt = -Infinity;
+  private challengeCount = 0;
   private segsUnacked = 0;
   private dsack: SackBlock | undefined;
 
@@ -758,7 +760,14 @@ export class TcpConnection {
     }
   }
 
+  /** RFC 5961 challenge ACK, rate-limited per connection (section 7): at most 100 per second. */
   private challengeAck(): void {
+    const now = this.lastRecvAt;
+    if (now - this.challengeWindowAt >= 1000) {
+      this.challengeWindowAt = now;
+      this.challengeCount = 0;
+    }
+    if (++this.challengeCount > 100) return;
     this.stats.challengeAcks++;
     this.ackNow = true;
   }
