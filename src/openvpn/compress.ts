@@ -55,6 +55,8 @@ export interface CompressionFraming extends PayloadFraming {
   readonly setting: CompressionSetting | undefined;
   /** Largest decompressed payload accepted. */
   readonly maxDecompressed: number;
+  /** Packets that arrived compressed (LZO or LZ4) and were decompressed. */
+  readonly stats: { decompressed: number };
 }
 
 export interface FramingOptions {
@@ -160,12 +162,14 @@ export function framingFor(
   const family = familyOf(eff);
   // one scratch buffer per framing; the result is copied out so callers may keep it
   let scratch: Buffer | null = null;
+  const stats = { decompressed: 0 };
   const inflate = (kind: 'lzo' | 'lz4', src: Uint8Array): Buffer => {
     scratch ??= Buffer.allocUnsafe(max);
     const n = kind === 'lzo' ? lzoDecompressInto(src, scratch) : lz4DecompressInto(src, scratch);
+    stats.decompressed++;
     return Buffer.from(scratch.subarray(0, n));
   };
-  const base = { family, setting: eff, maxDecompressed: max };
+  const base = { family, setting: eff, maxDecompressed: max, stats };
   const name = eff === undefined ? 'none' : describe(eff);
 
   switch (family) {

@@ -14,6 +14,7 @@ import type { OpenVpnProfile, ProfileRemote } from './profile-types.js';
 import { PushAccumulator, parseServerMessage, type PushedOptions } from './push.js';
 import type { TlsSettings } from './tls-session.js';
 import { createControlWrap, type ControlWrap } from './wrap.js';
+import { compressionPeerInfo, framingFor, occHasCompLzo, type CompressionFraming } from './compress.js';
 
 /** What the server gave us once the tunnel is up (the `connected` event). */
 export interface ConnectedInfo {
@@ -125,6 +126,8 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
   private authToken: string | undefined;
   private authTokenUser: string | undefined;
   private useEkm = false;
+  /** The compression framing in use since the push (undefined before). */
+  framing: CompressionFraming | undefined;
   private cipher = '';
   /** Completed renegotiations. */
   renegotiations = 0;
@@ -429,6 +432,7 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
         keyDirection: this.remote.connection.tlsWrap?.kind === 'tls-auth' ? this.remote.connection.tlsWrap.direction : undefined,
         tlsAuth: this.remote.connection.tlsWrap?.kind === 'tls-auth',
         auth: p.auth,
+        compLzo: occHasCompLzo(p.compression),
       }),
       username: creds?.username,
       password: creds?.password,
@@ -443,7 +447,10 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
           (this.tlsEkm ? IV_PROTO.TLS_KEY_EXPORT : 0),
         compStubs: false,
         guiVersion: `vpnproxy_${VERSION}`,
-        extra: p.pushPeerInfo ? Object.entries(p.setenv).filter(([k]) => k.startsWith('UV_')) : [],
+        extra: [
+          ...compressionPeerInfo(p.compression).map((l) => l.split('=') as [string, string]),
+          ...(p.pushPeerInfo ? Object.entries(p.setenv).filter(([k]) => k.startsWith('UV_')) : []),
+        ],
       }),
     });
     void ks.tls.writeApp(msg);
@@ -553,6 +560,8 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
     this.ccExit = flags.includes('cc-exit');
     let data: DataChannelKey;
     try {
+      // Compression framing: the profile's, replaced by what the server pushed (we decompress, never compress).
+      this.framing = framingFor(p.compression, o.compression, { maxDecompressed: Math.max(2048, (o.tunMtu ?? this.remote.connection.tunMtu) + 64) });
       const key2 = useEkm
         ? key2FromEkm(ks.tls.exportKeyingMaterial(EKM_LENGTH, EKM_LABEL))
         : deriveKey2Prf(ks.keySource, ks.serverKeyMethod!.message, this.sessionId, ks.reliable.remoteSessionId!);
@@ -563,6 +572,7 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
         keys: dataKeysFromKey2(key2, cipher, p.auth),
         peerId: o.peerId,
         replayWindow: p.replayWindow.size,
+        framing: this.framing,
       });
       key2.fill(0);
     } catch (e) {
@@ -746,6 +756,7 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
         keys: dataKeysFromKey2(key2, this.cipher, p.auth),
         peerId: this.pushed?.peerId,
         replayWindow: p.replayWindow.size,
+        framing: this.framing,
       });
       key2.fill(0);
     } catch (e) {

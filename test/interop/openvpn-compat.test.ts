@@ -89,3 +89,43 @@ describe('OpenVPN compatibility against a real OpenVPN 2.6 server', { skip: pre.
     });
   }
 });
+
+describe('compression framing against a real OpenVPN 2.6 server', { skip: pre.skip, timeout: 300_000 }, () => {
+  let lab: Lab;
+  before(async () => {
+    lab = await startLab({ web: false, iperf: false });
+  });
+  after(async () => {
+    await lab?.stop();
+  });
+
+  const variants: [string, string[], boolean][] = [
+    ['comp-lzo no', ['comp-lzo no', 'push "comp-lzo no"'], false],
+    ['compress stub-v2', ['compress stub-v2', 'push "compress stub-v2"'], false],
+    ['compress lz4-v2, the server compressing what it sends', ['compress lz4-v2', 'push "compress lz4-v2"', 'allow-compression yes'], true],
+    ['comp-lzo yes with allow-compression yes', ['comp-lzo yes', 'push "comp-lzo yes"', 'allow-compression yes'], true],
+  ];
+  for (const [name, extra, compresses] of variants) {
+    test(name, async () => {
+      const s = await lab.startOpenVpn({ proto: 'udp', extra });
+      const { profile } = await loadProfile(await s.clientProfile());
+      const session = new OpenVpnSession({ profile, createTransport });
+      try {
+        await session.start();
+        const echo = new IcmpEcho(session);
+        let answered = 0;
+        // Large, repetitive payloads so that a compressing server really compresses its replies.
+        for (let seq = 1; seq <= 20; seq++) if (await echo.ping(s.serverTunIp, seq, { payloadSize: 1200, timeoutMs: 3000 })) answered++;
+        assert.equal(answered, 20);
+        assert.equal(session.counters.dataDropped, 0);
+        if (compresses) assert.ok(session.framing!.stats.decompressed >= 10, `replies arrived compressed (${session.framing!.stats.decompressed})`);
+        else assert.equal(session.framing!.stats.decompressed, 0);
+      } catch (e) {
+        appendToError(e, `--- server log ---\n${s.log().split('\n').slice(-30).join('\n')}`);
+        throw e;
+      } finally {
+        await session.close();
+      }
+    });
+  }
+});
