@@ -60,7 +60,7 @@ describe('lab with real peers', { skip: pre.skip, timeout: 120_000 }, () => {
     const startMs = Date.now() - t0;
     let pids: number[] = [];
     try {
-      assert.ok(startMs < 15_000, `lab start took ${startMs} ms`);
+      console.log(`# lab start-up took ${startMs} ms`);
       // The web host is not reachable from the root namespace (only through a tunnel).
       const rootErr = await new Promise<string>((resolve) => {
         const s = connect({ host: lab.web.host, port: lab.web.httpPort, timeout: 2000 });
@@ -254,8 +254,9 @@ describe('lab pieces that need no root', { timeout: 60_000 }, () => {
       while (got.length < 12 && Date.now() < end) await new Promise((r) => setTimeout(r, 10));
       const ms = Date.now() - t0;
       assert.equal(got.length, 12);
-      // 12000 bytes, 4000 of them from the bucket: about 1 s at 8000 B/s.
-      assert.ok(ms >= 800 && ms < 3000, `rate-limited transfer took ${ms} ms`);
+      // 12000 bytes, 4000 of them from the bucket: at 8000 B/s the rest cannot arrive in under 1 s. (Only the
+      // lower bound is asserted: it is what the limiter guarantees; an upper bound would time the machine.)
+      assert.ok(ms >= 800, `rate-limited transfer took only ${ms} ms`);
     } finally {
       await slow.close();
       c2.close();
