@@ -120,33 +120,40 @@ export function netDialer(options: NetDialerOptions = {}): Dialer {
   };
   return {
     resolve,
-    async connect(host, port, opts = {}) {
-      if (opts.signal?.aborted) throw new VpnError('TRANSPORT_CLOSED', `connecting to ${host}:${port} was aborted`);
-      const addr = (await resolve(host))[0]!;
+    connect(host, port, opts = {}) {
       return new Promise<DialedSocket>((resolvePromise, reject) => {
         const timeoutMs = opts.timeoutMs ?? defaultTimeout;
-        const sock: Socket = netConnect({ host: addr, port, allowHalfOpen: true, noDelay: true });
+        let sock: Socket | undefined;
         let settled = false;
         const finish = (err?: VpnError) => {
           if (settled) return;
           settled = true;
           clearTimeout(timer);
           opts.signal?.removeEventListener('abort', onAbort);
-          sock.removeListener('error', onError);
+          sock?.removeListener('error', onError);
           if (err) {
-            sock.destroy();
+            sock?.destroy();
             reject(err);
-          } else resolvePromise(sock);
+          } else resolvePromise(sock!);
         };
         const onError = (err: Error) => finish(mapNetError(err, host, port));
         const onAbort = () => finish(new VpnError('TRANSPORT_CLOSED', `connecting to ${host}:${port} was aborted`));
+        // One deadline for resolution and connection together.
         const timer = setTimeout(
           () => finish(new VpnError('CONNECT_TIMEOUT', `connecting to ${host}:${port} timed out after ${timeoutMs} ms`)),
           timeoutMs,
         );
-        sock.once('connect', () => finish());
-        sock.on('error', onError);
+        if (opts.signal?.aborted) return onAbort();
         opts.signal?.addEventListener('abort', onAbort, { once: true });
+        resolve(host).then(
+          (addrs) => {
+            if (settled) return;
+            sock = netConnect({ host: addrs[0]!, port, allowHalfOpen: true, noDelay: true });
+            sock.once('connect', () => finish());
+            sock.on('error', onError);
+          },
+          (err: unknown) => finish(mapNetError(err, host, port)),
+        );
       });
     },
     async bindUdp() {

@@ -1,0 +1,303 @@
+/**
+ * Port forwards, as ssh -L and -R:
+ *  - LocalForward (--forward [BIND:]LPORT:HOST:PORT): listens on this host, each connection is dialed to
+ *    HOST:PORT through the Routing (the VPN) and relayed.
+ *  - RemoteForward (--remote-forward RPORT:HOST:PORT): listens on the VPN side through a `listen` function
+ *    supplied by the stack, each connection is dialed to HOST:PORT from this host (direct dialer) and relayed.
+ * Every connection ends with one info log line (client, destination, route, bytes each way, duration).
+ */
+import { EventEmitter } from 'node:events';
+import { createServer, isIPv4, isIPv6, type AddressInfo, type Server, type Socket } from 'node:net';
+import { VpnError } from '../errors.js';
+import { silentLogger, type Logger } from '../util/log.js';
+import type { AccessList } from './access.js';
+import { netDialer, type DialedSocket, type Dialer } from './dialer.js';
+import { ProxyMetrics, type ProxyKind } from './metrics.js';
+import { errorReason, hostPort, logConnection, relay, type ConnectionLogFields } from './relay.js';
+import type { Routing } from './router.js';
+
+export interface ForwardSpec {
+  bindHost: string;
+  bindPort: number;
+  host: string;
+  port: number;
+}
+
+export interface RemoteForwardSpec {
+  remotePort: number;
+  host: string;
+  port: number;
+}
+
+function parsePort(s: string, what: string, spec: string, allowZero = false): number {
+  if (!/^\d{1,5}$/.test(s)) throw new VpnError('USAGE', `${what} in ${JSON.stringify(spec)} is not a port number`);
+  const n = Number(s);
+  if (n > 65535 || (n === 0 && !allowZero)) throw new VpnError('USAGE', `${what} ${n} in ${JSON.stringify(spec)} is out of range`);
+  return n;
+}
+
+/** Split on ':' but keep [v6] brackets together; returns undefined on unbalanced brackets. */
+function splitSpec(s: string): string[] | undefined {
+  const out: string[] = [];
+  let cur = '';
+  let depth = 0;
+  for (const ch of s) {
+    if (ch === '[') depth++;
+    if (ch === ']') depth--;
+    if (depth < 0 || depth > 1) return undefined;
+    if (ch === ':' && depth === 0) {
+      out.push(cur);
+      cur = '';
+    } else cur += ch;
+  }
+  if (depth !== 0) return undefined;
+  out.push(cur);
+  return out.map((p) => (p.startsWith('[') && p.endsWith(']') ? p.slice(1, -1) : p));
+}
+
+/** "[BIND:]LPORT:HOST:PORT" (BIND defaults to 127.0.0.1; [v6] accepted for BIND). Throws VpnError USAGE. */
+export function parseForwardSpec(s: string): ForwardSpec {
+  const parts = splitSpec(s);
+  if (!parts || (parts.length !== 3 && parts.length !== 4) || parts.some((p) => p === '')) {
+    throw new VpnError('USAGE', `--forward expects [BIND:]LPORT:HOST:PORT, got ${JSON.stringify(s)}`);
+  }
+  const [bindHost, lport, host, port] = parts.length === 4 ? parts : ['127.0.0.1', ...parts];
+  if (!isIPv4(bindHost!) && !isIPv6(bindHost!) && bindHost !== 'localhost') {
+    throw new VpnError('USAGE', `--forward bind address ${JSON.stringify(bindHost)} must be an IP address`);
+  }
+  return {
+    bindHost: bindHost!,
+    bindPort: parsePort(lport!, 'local port', s, true),
+    host: host!,
+    port: parsePort(port!, 'destination port', s),
+  };
+}
+
+/** "RPORT:HOST:PORT". Throws VpnError USAGE. */
+export function parseRemoteForwardSpec(s: string): RemoteForwardSpec {
+  const parts = splitSpec(s);
+  if (!parts || parts.length !== 3 || parts.some((p) => p === '')) {
+    throw new VpnError('USAGE', `--remote-forward expects RPORT:HOST:PORT, got ${JSON.stringify(s)}`);
+  }
+  return {
+    remotePort: parsePort(parts[0]!, 'remote port', s),
+    host: parts[1]!,
+    port: parsePort(parts[2]!, 'destination port', s),
+  };
+}
+
+interface Common {
+  logger?: Logger;
+  metrics?: ProxyMetrics;
+  /** Destination connect timeout (ms, default 10 000). */
+  connectTimeoutMs?: number;
+  /** Close relays idle this long (ms, default 0 = never). */
+  idleTimeoutMs?: number;
+}
+
+export interface LocalForwardOptions extends Common {
+  spec: ForwardSpec;
+  routing: Routing;
+  /** If given, clients outside it are dropped (a forward has no protocol to say why). Default: no check. */
+  access?: AccessList;
+  /** While the tunnel is down, wait up to this long before dropping a client (ms, default 0). */
+  readyTimeoutMs?: number;
+}
+
+/** Events: 'proxied' (ConnectionLogFields), 'failed' ({client, dest, reason}), 'listening' (AddressInfo). */
+export class LocalForward extends EventEmitter {
+  private readonly log: Logger;
+  readonly metrics: ProxyMetrics;
+  private readonly server: Server;
+  private readonly sockets = new Set<{ destroy(): unknown }>();
+  private addr: AddressInfo | undefined;
+
+  constructor(private readonly opts: LocalForwardOptions) {
+    super();
+    this.log = (opts.logger ?? silentLogger).child('forward');
+    this.metrics = opts.metrics ?? new ProxyMetrics();
+    this.server = createServer({ allowHalfOpen: true, noDelay: true }, (s) => void this.onSocket(s));
+    this.server.on('error', (err) => this.log.error('listener error', { error: err.message }));
+  }
+
+  listen(): Promise<AddressInfo> {
+    return new Promise((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.opts.spec.bindPort, this.opts.spec.bindHost, () => {
+        this.server.removeListener('error', reject);
+        this.addr = this.server.address() as AddressInfo;
+        this.emit('listening', this.addr);
+        resolve(this.addr);
+      });
+    });
+  }
+
+  address(): AddressInfo | undefined {
+    return this.addr;
+  }
+
+  async close(): Promise<void> {
+    const closed = new Promise<void>((r) => this.server.close(() => r()));
+    for (const s of this.sockets) s.destroy();
+    await closed;
+  }
+
+  private async onSocket(socket: Socket): Promise<void> {
+    socket.on('error', () => {});
+    socket.pause();
+    this.sockets.add(socket);
+    socket.once('close', () => this.sockets.delete(socket));
+    const client = hostPort(socket.remoteAddress, socket.remotePort);
+    const { host, port } = this.opts.spec;
+    const dest = hostPort(host, port);
+    if (this.opts.access && !this.opts.access.allows(socket.remoteAddress)) {
+      this.metrics.denied('forward', 'allow');
+      this.log.info('client refused by --allow', { client, dest });
+      socket.destroy();
+      return;
+    }
+    const abort = new AbortController();
+    socket.once('close', () => abort.abort());
+    const routing = this.opts.routing;
+    let dialed;
+    try {
+      if (!routing.isUp() && !(await routing.waitUp(this.opts.readyTimeoutMs ?? 0, abort.signal))) {
+        throw new VpnError('TRANSPORT_CLOSED', 'the VPN tunnel is not up');
+      }
+      dialed = await routing.dial(host, port, { timeoutMs: this.opts.connectTimeoutMs ?? 10_000, signal: abort.signal });
+    } catch (err) {
+      const reason = errorReason(err);
+      this.metrics.error('forward', reason);
+      this.log.info(`forward to ${dest} failed`, { client, reason, error: (err as Error).message });
+      this.emit('failed', { client, dest, reason });
+      socket.destroy();
+      return;
+    }
+    runRelay(this, 'forward', socket, dialed.socket, { client, dest, route: dialed.route }, this.opts.idleTimeoutMs);
+  }
+
+  /** @internal */
+  finish(kind: ProxyKind, f: ConnectionLogFields): void {
+    this.metrics.closed(kind, f.route, f.up, f.down);
+    logConnection(this.log, f);
+    this.emit('proxied', f);
+  }
+  /** @internal */
+  hold(s: { destroy(): unknown; once(ev: 'close', f: () => void): unknown }): void {
+    this.sockets.add(s);
+    s.once('close', () => this.sockets.delete(s));
+  }
+}
+
+/** The VPN side's listener: calls onConnection for every accepted connection on `port` of the tunnel address. */
+export type VpnListen = (
+  port: number,
+  onConnection: (socket: DialedSocket) => void,
+) => Promise<{ close(): void | Promise<void> }>;
+
+export interface RemoteForwardOptions extends Common {
+  spec: RemoteForwardSpec;
+  listen: VpnListen;
+  /** Dialer for the local destination (default netDialer()). */
+  dialer?: Dialer;
+}
+
+/** Events: 'proxied' (ConnectionLogFields, route 'direct'), 'failed' ({client, dest, reason}), 'listening' ({port}). */
+export class RemoteForward extends EventEmitter {
+  private readonly log: Logger;
+  readonly metrics: ProxyMetrics;
+  private readonly dialer: Dialer;
+  private readonly sockets = new Set<{ destroy(): unknown }>();
+  private listener: { close(): void | Promise<void> } | undefined;
+
+  constructor(private readonly opts: RemoteForwardOptions) {
+    super();
+    this.log = (opts.logger ?? silentLogger).child('remote-forward');
+    this.metrics = opts.metrics ?? new ProxyMetrics();
+    this.dialer = opts.dialer ?? netDialer();
+  }
+
+  /** Start listening on the VPN side (rejects if the VPN side cannot listen). */
+  async start(): Promise<void> {
+    this.listener = await this.opts.listen(this.opts.spec.remotePort, (s) => void this.onSocket(s));
+    this.emit('listening', { port: this.opts.spec.remotePort });
+  }
+
+  async close(): Promise<void> {
+    const l = this.listener;
+    this.listener = undefined;
+    for (const s of this.sockets) s.destroy();
+    await l?.close();
+  }
+
+  private async onSocket(socket: DialedSocket): Promise<void> {
+    socket.on('error', () => {});
+    socket.pause();
+    this.hold(socket);
+    const client = hostPort(socket.remoteAddress, socket.remotePort);
+    const { host, port } = this.opts.spec;
+    const dest = hostPort(host, port);
+    const abort = new AbortController();
+    socket.once('close', () => abort.abort());
+    let upstream: DialedSocket;
+    try {
+      upstream = await this.dialer.connect(host, port, {
+        timeoutMs: this.opts.connectTimeoutMs ?? 10_000,
+        signal: abort.signal,
+      });
+    } catch (err) {
+      const reason = errorReason(err);
+      this.metrics.error('remote-forward', reason);
+      this.log.info(`remote forward to ${dest} failed`, { client, reason, error: (err as Error).message });
+      this.emit('failed', { client, dest, reason });
+      socket.destroy();
+      return;
+    }
+    runRelay(this, 'remote-forward', socket, upstream, { client, dest, route: 'direct' }, this.opts.idleTimeoutMs);
+  }
+
+  /** @internal */
+  finish(kind: ProxyKind, f: ConnectionLogFields): void {
+    this.metrics.closed(kind, f.route, f.up, f.down);
+    logConnection(this.log, f);
+    this.emit('proxied', f);
+  }
+  /** @internal */
+  hold(s: { destroy(): unknown; once(ev: 'close', f: () => void): unknown }): void {
+    this.sockets.add(s);
+    s.once('close', () => this.sockets.delete(s));
+  }
+}
+
+function runRelay(
+  owner: LocalForward | RemoteForward,
+  kind: ProxyKind,
+  client: DialedSocket,
+  upstream: DialedSocket,
+  f: { client: string; dest: string; route: string },
+  idleTimeoutMs: number | undefined,
+): void {
+  if (client.destroyed) {
+    upstream.destroy();
+    return;
+  }
+  upstream.setNoDelay?.(true);
+  owner.hold(upstream);
+  owner.metrics.opened(kind);
+  relay(
+    client,
+    upstream,
+    (r) =>
+      owner.finish(kind, {
+        proxy: kind,
+        client: f.client,
+        dest: f.dest,
+        route: f.route,
+        up: r.up,
+        down: r.down,
+        durationMs: r.durationMs,
+        error: r.error,
+      }),
+    { idleTimeoutMs: idleTimeoutMs ?? 0 },
+  );
+}

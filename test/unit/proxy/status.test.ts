@@ -1,0 +1,134 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { request } from 'node:http';
+import { StatusServer, type TunnelStatus } from '../../../src/proxy/status.js';
+import { ProxyMetrics } from '../../../src/proxy/metrics.js';
+import { AccessList } from '../../../src/proxy/access.js';
+
+function get(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path, method }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (body += c));
+      res.on('end', () => resolve({ status: res.statusCode!, type: String(res.headers['content-type']), body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+/** A strict-enough check of the Prometheus text format: HELP/TYPE before samples, valid sample lines. */
+function checkPrometheus(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  const typed = new Set<string>();
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    let m = /^# HELP ([a-zA-Z_:][a-zA-Z0-9_:]*) .+$/.exec(line);
+    if (m) continue;
+    m = /^# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram|summary|untyped)$/.exec(line);
+    if (m) {
+      assert.ok(!typed.has(m[1]!), `duplicate TYPE for ${m[1]}`);
+      typed.add(m[1]!);
+      continue;
+    }
+    m = /^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*",?)*\})? (-?[0-9.e+]+|NaN|[+-]Inf)$/.exec(line);
+    assert.ok(m, `bad sample line: ${line}`);
+    assert.ok(typed.has(m[1]!), `sample before TYPE: ${line}`);
+    samples.set(m[1]! + (m[2] ?? ''), Number(m[3]));
+  }
+  assert.ok(text.endsWith('\n'));
+  return samples;
+}
+
+test('status endpoint: /healthz, /status JSON, /metrics Prometheus text', async () => {
+  let st: TunnelStatus = { state: 'connecting', protocol: 'openvpn', server: 'vpn.example:1194/udp' };
+  let now = 1_000_000;
+  const metrics = new ProxyMetrics();
+  const srv = new StatusServer({ getStatus: () => st, metrics, port: 0, now: () => now, version: '0.1.0' });
+  const port = (await srv.listen()).port;
+
+  let h = await get(port, '/healthz');
+  assert.deepEqual([h.status, h.body], [503, 'connecting\n']);
+
+  st = {
+    state: 'up',
+    protocol: 'openvpn',
+    server: 'vpn.example:1194/udp',
+    address: '10.8.0.2',
+    cipher: 'AES-256-GCM',
+    connectedSince: now - 65_000,
+    reconnects: 2,
+    bytesIn: 1000,
+    bytesOut: 2000,
+    packetsIn: 10,
+    packetsOut: 20,
+    drops: 3,
+  };
+  h = await get(port, '/healthz');
+  assert.deepEqual([h.status, h.body], [200, 'ok\n']);
+
+  metrics.opened('http');
+  metrics.opened('socks5');
+  metrics.closed('socks5', 'vpn', 100, 2000);
+  metrics.error('http', 'CONN_REFUSED');
+  metrics.denied('http', 'auth');
+
+  const s = await get(port, '/status');
+  assert.equal(s.status, 200);
+  assert.match(s.type, /^application\/json/);
+  const doc = JSON.parse(s.body);
+  assert.deepEqual(doc, {
+    version: '0.1.0',
+    tunnel: {
+      state: 'up',
+      up: true,
+      protocol: 'openvpn',
+      server: 'vpn.example:1194/udp',
+      address: '10.8.0.2',
+      cipher: 'AES-256-GCM',
+      uptimeSeconds: 65,
+      reconnects: 2,
+    },
+    traffic: { bytesIn: 1000, bytesOut: 2000, packetsIn: 10, packetsOut: 20, drops: 3 },
+    proxy: { connections: { active: 1, total: 1 }, bytes: { up: 100, down: 2000 }, errors: 1, denied: 1 },
+  });
+
+  const m = await get(port, '/metrics');
+  assert.equal(m.status, 200);
+  assert.match(m.type, /^text\/plain; version=0\.0\.4/);
+  const samples = checkPrometheus(m.body);
+  assert.equal(samples.get('vpnproxy_tunnel_up{state="up"}'), 1);
+  assert.equal(samples.get('vpnproxy_tunnel_uptime_seconds'), 65);
+  assert.equal(samples.get('vpnproxy_tunnel_bytes_total{direction="in"}'), 1000);
+  assert.equal(samples.get('vpnproxy_tunnel_packets_total{direction="out"}'), 20);
+  assert.equal(samples.get('vpnproxy_tunnel_drops_total'), 3);
+  assert.equal(samples.get('vpnproxy_tunnel_reconnects_total'), 2);
+  assert.equal(samples.get('vpnproxy_proxy_connections_total{proxy="socks5",route="vpn"}'), 1);
+  assert.equal(samples.get('vpnproxy_proxy_connections_active{proxy="http"}'), 1);
+  assert.equal(samples.get('vpnproxy_proxy_bytes_total{proxy="socks5",direction="down"}'), 2000);
+  assert.equal(samples.get('vpnproxy_proxy_errors_total{proxy="http",reason="CONN_REFUSED"}'), 1);
+  assert.match(m.body, /^# HELP vpnproxy_proxy_connections_total .+\n# TYPE vpnproxy_proxy_connections_total counter\n/m);
+
+  assert.equal((await get(port, '/nope')).status, 404);
+  assert.equal((await get(port, '/healthz', 'POST')).status, 405);
+  const head = await get(port, '/status', 'HEAD');
+  assert.deepEqual([head.status, head.body], [200, '']);
+
+  // getStatus throwing: unhealthy, not a crash.
+  st = undefined as unknown as TunnelStatus;
+  const broken = new StatusServer({ getStatus: () => { throw new Error('boom'); }, port: 0 });
+  const bp = (await broken.listen()).port;
+  assert.equal((await get(bp, '/healthz')).status, 503);
+  assert.equal((await get(bp, '/status')).status, 500);
+  checkPrometheus((await get(bp, '/metrics')).body);
+  await broken.close();
+  await srv.close();
+});
+
+test('status endpoint honours --allow', async () => {
+  const srv = new StatusServer({ getStatus: () => ({ state: 'up' }), port: 0, access: new AccessList(['10.0.0.0/8']) });
+  const port = (await srv.listen()).port;
+  assert.equal((await get(port, '/healthz')).status, 403);
+  await srv.close();
+});
