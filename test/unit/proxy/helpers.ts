@@ -41,6 +41,12 @@ export async function startOrigin(): Promise<Origin> {
         res.end('moved');
         return;
       }
+      if (u.pathname === '/truncate') {
+        res.writeHead(200, { 'Content-Length': 1000 });
+        res.write('only ten b');
+        setTimeout(() => res.socket?.destroy(), 20);
+        return;
+      }
       if (u.pathname === '/empty') {
         res.writeHead(204);
         res.end();
@@ -80,6 +86,14 @@ export async function startOrigin(): Promise<Origin> {
       res.writeHead(200, { 'Content-Type': 'application/json', 'X-Body-Sha256': sha, 'Set-Cookie': ['a=1', 'b=2'] });
       res.end(req.method === 'HEAD' ? undefined : body);
     });
+  });
+  // Upgrade: answers 101 and then echoes raw bytes (records the request line and headers it got).
+  server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => {
+    seen.push({ method: req.method!, url: req.url!, rawHeaders: req.rawHeaders, sha: '', length: 0, remotePort: socket.remotePort! });
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: echo\r\nConnection: Upgrade\r\n\r\n');
+    if (head.length) socket.write(head);
+    socket.pipe(socket);
+    socket.on('error', () => {});
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
   return {

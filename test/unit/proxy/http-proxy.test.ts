@@ -145,6 +145,16 @@ describe('HTTP proxy', () => {
     assert.equal(h.headers['keep-alive'] === 'timeout=5', false);
   });
 
+  test('a truncated upstream body reaches the client as an incomplete message, not a short complete one', async () => {
+    const err = await viaProxy(port, `${base()}/truncate`).then(
+      (r) => `completed with ${r.body.length} bytes`,
+      (e: NodeJS.ErrnoException) => e.code ?? e.message,
+    );
+    assert.match(err, /ECONNRESET|aborted/);
+    const r = await viaProxy(port, `${base()}/echo`);
+    assert.equal(r.status, 200, 'next request fine');
+  });
+
   test('redirects pass through untouched', async () => {
     const r = await viaProxy(port, `${base()}/redirect`);
     assert.equal(r.status, 302);
@@ -220,6 +230,26 @@ describe('HTTP proxy', () => {
     assert.match(bad.toString(), /^HTTP\/1\.1 400 Bad Request\r\n[\s\S]*malformed request: CONNECT target/);
     const slow = await rawExchange(port, `CONNECT slow.vpn:443 HTTP/1.1\r\nHost: x\r\n\r\n`);
     assert.match(slow.toString(), /^HTTP\/1\.1 504 Gateway Timeout\r\n[\s\S]*connect timeout: slow\.vpn:443\n$/);
+  });
+
+  test('Upgrade requests are tunnelled (101 then raw bytes both ways)', async () => {
+    const s = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    s.on('data', (c) => chunks.push(c));
+    s.write(
+      `GET ${base()}/ws?x=1 HTTP/1.1\r\nHost: web.vpn\r\nConnection: Upgrade\r\nUpgrade: echo\r\nProxy-Authorization: Basic eDp5\r\nX-App: 1\r\n\r\n`,
+    );
+    await waitFor(() => Buffer.concat(chunks).includes('\r\n\r\n'), 3000, '101');
+    assert.match(Buffer.concat(chunks).toString(), /^HTTP\/1\.1 101 Switching Protocols\r\n/);
+    chunks.length = 0;
+    s.write('hello over upgrade');
+    await waitFor(() => Buffer.concat(chunks).toString() === 'hello over upgrade', 3000, 'echo');
+    s.destroy();
+    const seen = origin.seen.find((x) => x.url === '/ws?x=1')!;
+    assert.ok(seen, 'origin saw the upgrade in origin-form');
+    const names = seen.rawHeaders.filter((_, i) => i % 2 === 0).map((h) => h.toLowerCase());
+    assert.ok(names.includes('upgrade') && names.includes('x-app'));
+    assert.ok(!names.includes('proxy-authorization'));
   });
 
   test('each proxied request and tunnel is logged at info with client, destination, route, bytes, duration', async () => {
