@@ -6,6 +6,7 @@ import { SystemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import type { OpenVpnProfile, ProfileRemote } from './profile-types.js';
 import { OpenVpnSession, type CloseReason, type ConnectedInfo } from './session.js';
+import { P2pSession } from './p2p-session.js';
 
 export interface ReconnectingEvent {
   /** Why the previous attempt or session ended. */
@@ -62,7 +63,7 @@ export class OpenVpnClient extends EventEmitter<ClientEvents> implements Link {
   private readonly random: () => number;
   private readonly remotes: ProfileRemote[];
   private remoteIndex = 0;
-  private session: OpenVpnSession | undefined;
+  private session: OpenVpnSession | P2pSession | undefined;
   private receiver: PacketHandler = () => {};
   private attempt = 0;
   private failuresInRow = 0;
@@ -101,7 +102,7 @@ export class OpenVpnClient extends EventEmitter<ClientEvents> implements Link {
   get connectedInfo(): ConnectedInfo | undefined {
     return this.session?.connectedInfo;
   }
-  get current(): OpenVpnSession | undefined {
+  get current(): OpenVpnSession | P2pSession | undefined {
     return this.session;
   }
   onReceive(handler: PacketHandler): void {
@@ -135,7 +136,8 @@ export class OpenVpnClient extends EventEmitter<ClientEvents> implements Link {
     if (this.closing) return;
     const remote = this.remotes[this.remoteIndex % this.remotes.length]!;
     this.attempt++;
-    const session = new OpenVpnSession({
+    const Session = this.opts.profile.mode === 'tls-client' ? OpenVpnSession : P2pSession;
+    const session = new Session({
       profile: this.opts.profile,
       remote,
       credentials: this.opts.credentials,
@@ -167,7 +169,7 @@ export class OpenVpnClient extends EventEmitter<ClientEvents> implements Link {
     );
   }
 
-  private onSessionClosed(session: OpenVpnSession, reason: CloseReason, error: VpnError | undefined): void {
+  private onSessionClosed(session: OpenVpnSession | P2pSession, reason: CloseReason, error: VpnError | undefined): void {
     if (session !== this.session || this.closing) return;
     this.lastError = error;
     const wasUp = session.connectedInfo !== undefined;

@@ -28,7 +28,8 @@ export interface ConnectedInfo {
   mtu: number;
   cipher: string;
   peerId?: number;
-  keyDerivation: 'tls-ekm' | 'tls1-prf';
+  /** How the data keys were made: TLS exporter, OpenVPN's TLS1-PRF, or a pre-shared `secret` (none for plaintext). */
+  keyDerivation: 'tls-ekm' | 'tls1-prf' | 'static-key';
   tlsVersion?: string;
   tlsCipher?: string;
   remote: { host: string; port: number; proto: 'udp' | 'tcp' };
