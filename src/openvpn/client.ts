@@ -76,6 +76,8 @@ export class OpenVpnClient extends EventEmitter<ClientEvents> implements Link {
   sessionsEstablished = 0;
   /** Why the last attempt or session ended (for messages such as a connect timeout). */
   lastError: VpnError | undefined;
+  /** The server's auth-token, carried from one session to the next so the password is not sent again. */
+  private authToken: { token: string; user?: string } | undefined;
 
   constructor(private readonly opts: ClientOptions) {
     super();
@@ -142,6 +144,7 @@ export class OpenVpnClient extends EventEmitter<ClientEvents> implements Link {
       remote,
       credentials: this.opts.credentials,
       passphrase: this.opts.passphrase,
+      authToken: this.authToken,
       tlsEkm: this.opts.tlsEkm,
       createTransport: this.opts.createTransport,
       clock: this.opts.clock,
@@ -173,6 +176,16 @@ export class OpenVpnClient extends EventEmitter<ClientEvents> implements Link {
     if (session !== this.session || this.closing) return;
     this.lastError = error;
     const wasUp = session.connectedInfo !== undefined;
+    if (session instanceof OpenVpnSession) {
+      if (reason === 'auth-failed' && session.usedAuthToken) {
+        // The token expired or the server forgot it: forget it and log in with the real credentials again.
+        this.log.info('the server refused our auth-token; reconnecting with the username and password');
+        this.authToken = undefined;
+        this.retry(reason, error, true);
+        return;
+      }
+      this.authToken = session.authTokenState ?? this.authToken;
+    }
     if (isFatal(reason, error)) {
       this.finish(reason, error);
       return;
@@ -184,6 +197,10 @@ export class OpenVpnClient extends EventEmitter<ClientEvents> implements Link {
       this.finish(reason, new VpnError(error?.code ?? 'TRANSPORT_ERROR', `giving up after ${this.failuresInRow} attempts (connect-retry-max ${max}): ${error?.message ?? reason}`));
       return;
     }
+    this.retry(reason, error, wasUp);
+  }
+
+  private retry(reason: CloseReason, error: VpnError | undefined, wasUp: boolean): void {
     // After a working session dropped, try the same server again first; after a failed attempt, move on.
     if (!wasUp) this.remoteIndex++;
     const remote = this.remotes[this.remoteIndex % this.remotes.length]!;

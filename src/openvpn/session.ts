@@ -65,6 +65,8 @@ export interface SessionOptions {
   credentials?: { username: string; password: string };
   /** Private key passphrase (askpass). */
   passphrase?: string;
+  /** An auth-token from an earlier session: sent instead of the password (the server re-checks it). */
+  authToken?: { token: string; user?: string };
   /** Announce and use the TLS keying-material exporter when the server agrees (default profile.tlsEkm). */
   tlsEkm?: boolean;
   createTransport: (kind: 'udp' | 'tcp', opts: TransportOptions) => Transport;
@@ -132,6 +134,17 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
   private cipher = '';
   /** Completed renegotiations. */
   renegotiations = 0;
+
+  /** The auth-token the server gave us, if any (a reconnect sends it instead of the password). */
+  get authTokenState(): { token: string; user?: string } | undefined {
+    return this.authToken === undefined ? undefined : { token: this.authToken, user: this.authTokenUser };
+  }
+
+  /** True when the key exchange of the first key state sent a token instead of the user's password. */
+  get usedAuthToken(): boolean {
+    return this.sentToken;
+  }
+  private sentToken = false;
   private receiver: PacketHandler = () => {};
   private linkConfig: LinkConfig | undefined;
   private info: ConnectedInfo | undefined;
@@ -163,6 +176,8 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
     this.tlsEkm = opts.tlsEkm ?? opts.profile.tlsEkm;
     this.wrap = makeWrap(remote, opts.profile.auth);
     this.push = new PushAccumulator(opts.profile.pullFilters);
+    this.authToken = opts.authToken?.token;
+    this.authTokenUser = opts.authToken?.user;
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -423,6 +438,7 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
       this.authToken !== undefined
         ? { username: this.authTokenUser ?? this.opts.credentials?.username ?? '', password: this.authToken }
         : this.opts.credentials;
+    if (ks.keyId === 0 && this.authToken !== undefined) this.sentToken = true;
     const msg = encodeClientKeyMethod2({
       preMaster: ks.keySource.preMaster,
       random1: ks.keySource.random1,
@@ -884,9 +900,15 @@ function tlsVersionName(v: string): 'TLSv1.2' | 'TLSv1.3' | 'TLSv1.1' | 'TLSv1' 
   }
 }
 
-/** IV_CIPHERS: the profile's data-ciphers that we implement. */
-function offeredCiphers(p: OpenVpnProfile): string[] {
-  return p.dataCiphers.map((c) => (c.name.toLowerCase() === 'none' ? 'none' : c.name.toUpperCase()));
+/**
+ * IV_CIPHERS: the profile's data-ciphers, plus `cipher` when it is not among them (OpenVPN 2.5+ appends it
+ * for compatibility with servers configured for that one cipher, as many provider profiles rely on).
+ */
+export function offeredCiphers(p: Pick<OpenVpnProfile, 'dataCiphers' | 'cipher'>): string[] {
+  const norm = (n: string) => (n.toLowerCase() === 'none' ? 'none' : n.toUpperCase());
+  const out = p.dataCiphers.map((c) => norm(c.name));
+  if (p.cipher && !out.includes(norm(p.cipher)) && p.cipher.toUpperCase() !== 'BF-CBC') out.push(norm(p.cipher));
+  return out;
 }
 
 function maskBits(mask: string): number {
