@@ -1,0 +1,275 @@
+/**
+ * The whole client side in one object: the reconnecting OpenVPN client (a Link), the userspace IP stack on it
+ * (IPv4, ICMP, UDP, DNS) and TCP, plus the seams the proxies and the library use: a Dialer (TCP connects and
+ * UDP through the tunnel, names resolved by the tunnel's DNS), a VpnSide for the Router, a listen() for
+ * remote forwards, and a status snapshot for /status and /metrics.
+ *
+ *   const t = new VpnTunnel({ profile, credentials, logger });
+ *   await t.start();
+ *   const sock = await t.connect({ host: 'intranet.example', port: 80 });
+ */
+import { EventEmitter } from 'node:events';
+import { isIPv4 } from 'node:net';
+import { VpnError } from './errors.js';
+import type { Link } from './link/link.js';
+import { PcapWriter, withPcap } from './link/pcap.js';
+import { withTrace } from './link/trace.js';
+import { OpenVpnClient, type ReconnectingEvent } from './openvpn/client.js';
+import type { OpenVpnProfile } from './openvpn/profile-types.js';
+import type { CloseReason, ConnectedInfo } from './openvpn/session.js';
+import type { Dialer, DialOptions, DialedSocket, UdpLike } from './proxy/dialer.js';
+import type { VpnRouteConfig, VpnSide } from './proxy/router.js';
+import type { TunnelStatus } from './proxy/status.js';
+import type { EchoReply } from './stack/ip.js';
+import { IpStack } from './stack/stack.js';
+import { TcpStack, type TcpStackOptions } from './stack/tcp/tcp.js';
+import type { TcpSocket } from './stack/tcp/socket.js';
+import type { UdpSocket } from './stack/udp.js';
+import { createTransport } from './transport/index.js';
+import type { Transport, TransportOptions } from './transport/types.js';
+import { SystemClock, type Clock } from './util/clock.js';
+import { silentLogger, type Logger } from './util/log.js';
+import { IpProtocol } from './wire/ipv4.js';
+
+export interface TunnelOptions {
+  profile: OpenVpnProfile;
+  credentials?: { username: string; password: string };
+  passphrase?: string;
+  /** Offer the TLS keying-material exporter (default true). */
+  tlsEkm?: boolean;
+  /** DNS servers to use instead of the pushed ones. */
+  dns?: string[];
+  /** Write the tunnel's IP packets to this pcap file. */
+  pcap?: string;
+  logger?: Logger;
+  clock?: Clock;
+  /** TCP tuning (buffers, congestion control, timeouts). */
+  tcp?: Partial<Omit<TcpStackOptions, 'clock' | 'logger'>>;
+  createTransport?: (kind: 'udp' | 'tcp', opts: TransportOptions) => Transport;
+}
+
+export interface TunnelEvents {
+  connected: [ConnectedInfo];
+  reconnecting: [ReconnectingEvent];
+  closed: [{ reason: CloseReason; error?: VpnError }];
+}
+
+export type TunnelState = 'idle' | 'connecting' | 'up' | 'reconnecting' | 'closed';
+
+export class VpnTunnel extends EventEmitter<TunnelEvents> {
+  readonly client: OpenVpnClient;
+  readonly stack: IpStack;
+  readonly tcp: TcpStack;
+  readonly dialer: Dialer;
+  readonly vpnSide: VpnSide;
+  private readonly clock: Clock;
+  private readonly log: Logger;
+  private readonly pcap: PcapWriter | undefined;
+  private stateValue: TunnelState = 'idle';
+  private upSince: number | undefined;
+  private reconnects = 0;
+  private upWaiters = new Set<() => void>();
+
+  constructor(private readonly opts: TunnelOptions) {
+    super();
+    this.clock = opts.clock ?? new SystemClock();
+    this.log = opts.logger ?? silentLogger;
+    this.client = new OpenVpnClient({
+      profile: opts.profile,
+      credentials: opts.credentials,
+      passphrase: opts.passphrase,
+      tlsEkm: opts.tlsEkm,
+      createTransport: opts.createTransport ?? createTransport,
+      clock: opts.clock,
+      logger: opts.logger,
+    });
+    let link: Link = this.client;
+    if (opts.pcap) {
+      this.pcap = PcapWriter.open(opts.pcap);
+      link = withPcap(link, this.pcap);
+    }
+    if (this.log.enabled('trace')) link = withTrace(link, this.log.child('packet'));
+    this.stack = new IpStack(link, {
+      clock: this.clock,
+      logger: this.log.child('stack'),
+      dns: opts.dns?.length ? { servers: opts.dns } : undefined,
+    });
+    this.tcp = new TcpStack(this.stack.ip, { ...opts.tcp, clock: this.clock, logger: this.log.child('tcp') });
+    this.stack.registerProtocol(IpProtocol.TCP, this.tcp);
+    this.client.on('connected', (info) => {
+      if (this.stateValue === 'reconnecting') this.reconnects++;
+      this.stateValue = 'up';
+      this.upSince = Date.now();
+      this.stack.linkChanged();
+      for (const w of this.upWaiters) w();
+      this.emit('connected', info);
+    });
+    this.client.on('reconnecting', (e) => {
+      this.stateValue = 'reconnecting';
+      this.upSince = undefined;
+      this.stack.linkChanged();
+      this.emit('reconnecting', e);
+    });
+    this.client.on('closed', (e) => {
+      this.stateValue = 'closed';
+      this.upSince = undefined;
+      this.emit('closed', e);
+    });
+    this.dialer = {
+      connect: (host, port, o) => this.dial(host, port, o),
+      resolve: (host) => this.lookup(host),
+      bindUdp: async () => udpLike(this.udp()),
+    };
+    this.vpnSide = {
+      dialer: this.dialer,
+      config: () => this.routeConfig(),
+      whenUp: (timeoutMs, signal) => this.whenUp(timeoutMs, signal),
+    };
+  }
+
+  get state(): TunnelState {
+    return this.stateValue;
+  }
+  get info(): ConnectedInfo | undefined {
+    return this.client.connectedInfo;
+  }
+
+  /** Connects; resolves once the tunnel is up the first time (the client keeps reconnecting after that). */
+  async start(): Promise<ConnectedInfo> {
+    this.stateValue = 'connecting';
+    return this.client.start();
+  }
+
+  async close(): Promise<void> {
+    this.tcp.close();
+    this.stack.close();
+    await this.client.close();
+    await this.pcap?.close();
+    this.stateValue = 'closed';
+  }
+
+  /** Resolve true once the tunnel is up (at once if it is), false after timeoutMs or on abort. */
+  whenUp(timeoutMs: number, signal?: AbortSignal): Promise<boolean> {
+    if (this.stateValue === 'up') return Promise.resolve(true);
+    if (this.stateValue === 'closed') return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const done = (v: boolean) => {
+        clearTimeout(t);
+        this.upWaiters.delete(onUp);
+        signal?.removeEventListener('abort', onAbort);
+        resolve(v);
+      };
+      const onUp = () => done(true);
+      const onAbort = () => done(false);
+      const t = setTimeout(() => done(false), timeoutMs);
+      this.upWaiters.add(onUp);
+      signal?.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  /** A TCP connection through the tunnel; names are resolved by the tunnel's DNS. */
+  connect(o: { host: string; port: number; timeoutMs?: number; signal?: AbortSignal }): Promise<TcpSocket> {
+    return this.dial(o.host, o.port, o) as Promise<TcpSocket>;
+  }
+
+  /** IPv4 addresses of a name through the tunnel's DNS (literals are returned as they are). */
+  async lookup(name: string): Promise<string[]> {
+    if (isIPv4(name)) return [name];
+    return this.stack.resolve(name);
+  }
+
+  /** A UDP socket on the tunnel address. */
+  udp(port?: number): UdpSocket {
+    return this.stack.udp.bind(port);
+  }
+
+  /** One ICMP echo through the tunnel. */
+  ping(ip: string, opts?: { timeoutMs?: number; payloadSize?: number }): Promise<EchoReply | undefined> {
+    return this.stack.ping(ip, opts);
+  }
+
+  /** Accept TCP connections on the tunnel address (for remote forwards). */
+  listen(port: number, onConnection: (s: TcpSocket) => void): { port: number; close(): void } {
+    return this.tcp.listen(port, onConnection);
+  }
+
+  status(): TunnelStatus {
+    const info = this.client.connectedInfo;
+    const s = this.client.current;
+    const c = s?.counters;
+    const state = this.stateValue === 'up' ? 'up' : this.stateValue === 'reconnecting' ? 'reconnecting' : this.stateValue === 'closed' ? 'closed' : this.stateValue === 'connecting' ? 'connecting' : 'down';
+    return {
+      state,
+      protocol: 'openvpn',
+      server: info ? `${info.remote.host}:${info.remote.port}/${info.remote.proto}` : undefined,
+      address: info?.localIp,
+      cipher: info?.cipher,
+      connectedSince: this.upSince,
+      reconnects: this.reconnects,
+      bytesIn: c?.bytesIn,
+      bytesOut: c?.bytesOut,
+      packetsIn: c?.packetsIn,
+      packetsOut: c?.packetsOut,
+      drops: c ? c.dataDropped + c.controlDropped : undefined,
+    };
+  }
+
+  private routeConfig(): VpnRouteConfig | undefined {
+    if (this.stateValue !== 'up') return undefined;
+    const cfg = this.client.config;
+    if (!cfg) return undefined;
+    return {
+      address: cfg.address,
+      netmask: cfg.netmask,
+      gateway: cfg.gateway,
+      routes: cfg.routes,
+      redirectGateway: cfg.redirectGateway,
+      dns: this.opts.dns?.length ? this.opts.dns : cfg.dns,
+    };
+  }
+
+  private async dial(host: string, port: number, o: DialOptions = {}): Promise<DialedSocket> {
+    if (this.stateValue !== 'up') throw new VpnError('TRANSPORT_CLOSED', 'the VPN tunnel is not up');
+    const addrs = await this.lookup(host);
+    const addr = addrs[0];
+    if (!addr) throw new VpnError('DNS_NXDOMAIN', `${host} has no IPv4 address`);
+    if (o.signal?.aborted) throw new VpnError('TRANSPORT_CLOSED', 'aborted');
+    const sock = this.tcp.connect({ host: addr, port, timeoutMs: o.timeoutMs });
+    return new Promise<DialedSocket>((resolve, reject) => {
+      const onAbort = () => {
+        sock.destroy();
+        reject(new VpnError('TRANSPORT_CLOSED', 'aborted'));
+      };
+      o.signal?.addEventListener('abort', onAbort, { once: true });
+      sock.once('connect', () => {
+        o.signal?.removeEventListener('abort', onAbort);
+        sock.removeListener('error', onError);
+        resolve(sock as unknown as DialedSocket);
+      });
+      const onError = (e: Error) => {
+        o.signal?.removeEventListener('abort', onAbort);
+        reject(e instanceof VpnError ? e : new VpnError('TRANSPORT_ERROR', e.message));
+      };
+      sock.once('error', onError);
+    });
+  }
+}
+
+function udpLike(s: UdpSocket): UdpLike {
+  return {
+    send(data, port, address) {
+      try {
+        s.send(data, port, address);
+      } catch {
+        // UdpLike drops instead of throwing (closed socket, link down, oversize).
+      }
+    },
+    onMessage(handler) {
+      s.removeAllListeners('message');
+      s.on('message', (data, rinfo) => handler(data, { address: rinfo.address, port: rinfo.port }));
+    },
+    close() {
+      s.close();
+    },
+  };
+}
