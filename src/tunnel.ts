@@ -21,6 +21,7 @@ import type { Dialer, DialOptions, DialedSocket, UdpLike } from './proxy/dialer.
 import type { VpnRouteConfig, VpnSide } from './proxy/router.js';
 import type { TunnelStatus } from './proxy/status.js';
 import type { EchoReply } from './stack/ip.js';
+import { dnsOverTcp } from './stack/dns-tcp.js';
 import { IpStack } from './stack/stack.js';
 import { TcpStack, type TcpStackOptions } from './stack/tcp/tcp.js';
 import type { TcpSocket } from './stack/tcp/socket.js';
@@ -92,7 +93,8 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
     this.stack = new IpStack(link, {
       clock: this.clock,
       logger: this.log.child('stack'),
-      dns: opts.dns?.length ? { servers: opts.dns } : undefined,
+      // Truncated UDP answers are retried over TCP through our own TcpStack (created just below).
+      dns: { ...(opts.dns?.length ? { servers: opts.dns } : {}), tcp: (server, port, query, timeoutMs) => dnsOverTcp(this.tcp)(server, port, query, timeoutMs) },
     });
     this.tcp = new TcpStack(this.stack.ip, { ...opts.tcp, clock: this.clock, logger: this.log.child('tcp') });
     this.stack.registerProtocol(IpProtocol.TCP, this.tcp);

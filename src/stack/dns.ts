@@ -8,8 +8,8 @@
  *   port 53 and repeat our question, anything else is ignored and counted;
  * - timeouts and retries: `attempts` rounds over all servers, `timeoutMs` per try; a port unreachable or a
  *   SERVFAIL/REFUSED moves on to the next server at once;
- * - truncated answers: retried over TCP through the `tcp` hook when one is given (the stack's TCP is not
- *   wired here yet); without it the truncated answer is used if it holds addresses, else DNS_ERROR;
+ * - truncated answers: retried over TCP through the `tcp` hook when one is given (VpnTunnel wires it to its
+ *   TcpStack, see dns-tcp.ts); without it the truncated answer is used if it holds addresses, else DNS_ERROR;
  * - a bounded cache honouring TTLs (capped), negative answers cached per RFC 2308 from the SOA, concurrent
  *   lookups of one name share one query;
  * - IPv4 literals come back as they are and `localhost` / `*.localhost` are 127.0.0.1 (RFC 6761): never sent;
