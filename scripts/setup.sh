@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PKGS=(openvpn strongswan-swanctl strongswan-charon libcharon-extra-plugins libstrongswan-extra-plugins
-      iperf3 tshark iproute2 iputils-ping curl openssl procps psmisc ca-certificates)
+      iperf3 tshark iproute2 iputils-ping curl openssl procps psmisc ca-certificates
+      dnsmasq-base chromium)
 
 missing=()
 for p in "${PKGS[@]}"; do

@@ -24,6 +24,8 @@ import { NativeClient, type NativeClientOptions } from './native.js';
 import { StrongSwanResponder, type StrongSwanOptions } from './strongswan.js';
 import { ImpairRelay, type RelayCounters, type RelayOptions } from './impair.js';
 import { assertLabPrereqs, labPrereqs, type LabFeature } from './prereqs.js';
+import { BIG_NAME, LAB_DOMAIN, WEB_NAME, bigAddresses, dnsmasqArgs } from './dns.js';
+import { makeWebCert } from './webcert.js';
 
 export interface LabOptions {
   /** Start an OpenVPN server with these options (true = defaults). More servers: `lab.startOpenVpn()`. */
@@ -32,7 +34,7 @@ export interface LabOptions {
   native?: NativeClientOptions | boolean;
   /** Start charon as IKEv2 responder (true = defaults). */
   strongswan?: StrongSwanOptions | boolean;
-  /** Start the web host (HTTP :80, echo :7) (default true). */
+  /** Start the web host (HTTP :80, HTTPS :443, echo :7, DNS :53 (dnsmasq)) (default true). */
   web?: boolean;
   /** Start an iperf3 server on the web host, port 5201 (default true). */
   iperf?: boolean;
@@ -47,11 +49,29 @@ export interface WebHost {
   /** Address behind strongSwan (10.B.5.2). */
   ipsecHost: string;
   httpPort: number;
+  /** HTTPS, same endpoints; certificate signed by `ca`, SAN = host, ipsecHost, `name`. */
+  httpsPort: number;
+  /** The CA certificate (PEM file) that signed the HTTPS certificate (for curl --cacert). */
+  ca: string;
   /** TCP and UDP echo. */
   echoPort: number;
   iperfPort: number;
+  /** The web host's DNS name (dnsmasq on the web host answers it; see dns.ts). */
+  name: string;
+  /** DNS server (dnsmasq, UDP+TCP 53) on the web host's address; pushed by the lab's OpenVPN servers. */
+  dns: string;
+  /** The lab's DNS domain (pushed as dhcp-option DOMAIN). */
+  domain: string;
+  /** A name with so many A records that the UDP answer is truncated (TC) and complete only over TCP. */
+  bigName: string;
+  /** The addresses `bigName` resolves to. */
+  bigAddresses: string[];
   /** `http://<host>:<httpPort><path>` (the OpenVPN side). */
   url(path: string): string;
+  /** `https://<host><path>` (the OpenVPN side). */
+  httpsUrl(path: string): string;
+  /** `http://web.lab.test<path>` (resolvable only through the tunnel's DNS). */
+  nameUrl(path: string): string;
   /** Same, on the IPsec-side address. */
   ipsecUrl(path: string): string;
 }
@@ -131,9 +151,18 @@ export class Lab {
       host: a.web,
       ipsecHost: a.webIpsec,
       httpPort: 80,
+      httpsPort: 443,
+      ca: join(this.dir, 'pki', 'ca-ec.crt'),
       echoPort: 7,
       iperfPort: 5201,
+      name: WEB_NAME,
+      dns: a.web,
+      domain: LAB_DOMAIN,
+      bigName: BIG_NAME,
+      bigAddresses: bigAddresses(a),
       url: (p) => `http://${a.web}${p.startsWith('/') ? p : `/${p}`}`,
+      httpsUrl: (p) => `https://${a.web}${p.startsWith('/') ? p : `/${p}`}`,
+      nameUrl: (p) => `http://${WEB_NAME}${p.startsWith('/') ? p : `/${p}`}`,
       ipsecUrl: (p) => `http://${a.webIpsec}${p.startsWith('/') ? p : `/${p}`}`,
     };
   }
@@ -156,14 +185,31 @@ export class Lab {
     return d;
   }
 
-  /** Starts the web host (HTTP, echo) in the web namespace. Called by startLab unless `web: false`. */
+  /**
+   * Starts the web host (HTTP, HTTPS, echo) and its DNS server (dnsmasq, see dns.ts) in the web namespace.
+   * Called by startLab unless `web: false`.
+   */
   async startWeb(): Promise<void> {
-    const d = this.spawn('web', 'webhost', process.execPath, ['--import', TSX, here('./webhost.ts'), '--http-port', String(this.web.httpPort), '--echo-port', String(this.web.echoPort)]);
-    await waitFor('web host ready', () => {
-      if (d.output().includes('webhost ready')) return true;
-      if (!d.running) throw new LabError(`web host ${d.status}:\n${tail(d.output())}`);
-      return false;
-    }, 20_000);
+    const a = this.addr;
+    const [cert, dnsArgs] = await Promise.all([
+      this.pki().then((pki) => makeWebCert(pki, join(this.dir, 'web-tls'), { ips: [a.web, a.webIpsec], names: [WEB_NAME, 'web.lab'] })),
+      dnsmasqArgs(this.dir, a),
+    ]);
+    const dns = this.spawn('web', 'dnsmasq', 'dnsmasq', dnsArgs);
+    const d = this.spawn('web', 'webhost', process.execPath, ['--import', TSX, here('./webhost.ts'), '--http-port', String(this.web.httpPort),
+      '--echo-port', String(this.web.echoPort), '--https-port', String(this.web.httpsPort), '--tls-cert', cert.cert, '--tls-key', cert.key]);
+    await Promise.all([
+      waitFor('web host ready', () => {
+        if (d.output().includes('webhost ready')) return true;
+        if (!d.running) throw new LabError(`web host ${d.status}:\n${tail(d.output())}`);
+        return false;
+      }, 20_000),
+      waitFor('dnsmasq ready', () => {
+        if (/started, version/.test(dns.output())) return true;
+        if (!dns.running) throw new LabError(`dnsmasq ${dns.status}:\n${tail(dns.output())}`);
+        return false;
+      }, 10_000),
+    ]);
   }
 
   /** Starts `iperf3 -s` on the web host. Called by startLab unless `iperf: false`. */
@@ -279,7 +325,8 @@ export class Lab {
       `  namespaces: ${Object.values(this.ns).join(' ')}`,
       `  root ns    ${a.rootToSrv} -> srv ${a.srv}      ${a.rootToIke} -> ike ${a.ike}`,
       `  web host   ${a.web} (behind OpenVPN, ${a.webNet})   ${a.webIpsec} (behind IPsec, ${a.webIpsecNet})`,
-      `             http :${this.web.httpPort}  echo tcp/udp :${this.web.echoPort}  iperf3 :${this.web.iperfPort}`,
+      `             http :${this.web.httpPort}  https :${this.web.httpsPort}  echo tcp/udp :${this.web.echoPort}  iperf3 :${this.web.iperfPort}`,
+      `             dns :53 (dnsmasq): ${WEB_NAME} -> ${a.web}, ${BIG_NAME} (${this.web.bigAddresses.length} A records), domain ${LAB_DOMAIN}`,
       `  nat host   ${a.nat} -> srv ${a.srvNatSide}`,
     ];
     for (const s of this.servers) {
@@ -343,6 +390,7 @@ export class Lab {
  */
 export async function startLab(options: LabOptions = {}): Promise<Lab> {
   const features: LabFeature[] = ['curl'];
+  if (options.web !== false) features.push('dns');
   if (options.openvpn || options.native) features.push('openvpn');
   if (options.strongswan) features.push('strongswan');
   if (options.iperf !== false) features.push('iperf3');

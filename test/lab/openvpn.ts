@@ -239,7 +239,7 @@ export class OpenVpnServer {
     ];
     if (o.keepalive !== null) lines.push(`keepalive ${(o.keepalive ?? [10, 60]).join(' ')}`);
     if (o.pushRoute !== false) lines.push(`push "route ${webNet} 255.255.255.0"`);
-    lines.push(`push "dhcp-option DNS ${addr.web}"`);
+    lines.push(`push "dhcp-option DNS ${addr.web}"`, `push "dhcp-option DOMAIN lab.test"`);
     for (const p of o.push ?? []) lines.push(`push ${q(p)}`);
     if (o.cipherNone) lines.push('data-ciphers none', 'cipher none');
     else if (o.dataCiphers) lines.push(`data-ciphers ${o.dataCiphers}`);

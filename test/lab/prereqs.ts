@@ -11,7 +11,7 @@ export class LabPrereqError extends LabError {
   override name = 'LabPrereqError';
 }
 
-export type LabFeature = 'openvpn' | 'strongswan' | 'iperf3' | 'curl';
+export type LabFeature = 'openvpn' | 'strongswan' | 'iperf3' | 'curl' | 'dns';
 
 const BINARIES: Record<LabFeature | 'base', string[]> = {
   base: ['ip', 'openssl', 'sysctl', 'unshare', 'mount'],
@@ -19,6 +19,7 @@ const BINARIES: Record<LabFeature | 'base', string[]> = {
   strongswan: ['/usr/lib/ipsec/charon', 'swanctl'],
   iperf3: ['iperf3'],
   curl: ['curl'],
+  dns: ['dnsmasq'],
 };
 
 function onPath(bin: string): boolean {
@@ -49,7 +50,7 @@ export interface LabPrereqs {
  * Checks root, /dev/net/tun and the binaries for `features` (default: all). Cheap and synchronous, so it can
  * be used in `test(name, { skip: labPrereqs().skip }, ...)`.
  */
-export function labPrereqs(features: readonly LabFeature[] = ['openvpn', 'strongswan', 'iperf3', 'curl']): LabPrereqs {
+export function labPrereqs(features: readonly LabFeature[] = ['openvpn', 'strongswan', 'iperf3', 'curl', 'dns']): LabPrereqs {
   let reason: string | undefined;
   if (process.platform !== 'linux') reason = 'the lab needs Linux network namespaces';
   else if (typeof process.getuid === 'function' && process.getuid() !== 0) reason = 'the lab needs root (network namespaces)';

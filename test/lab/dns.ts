@@ -1,0 +1,52 @@
+/**
+ * The lab's DNS server: Debian's dnsmasq in the web namespace, on port 53 of the web host's addresses (the
+ * OpenVPN server pushes `dhcp-option DNS <web>` and `dhcp-option DOMAIN lab.test`). Authoritative-style for
+ * lab.test only (no upstream, no /etc/hosts):
+ *
+ *   web.lab.test  A  <web>          (and anything under it, e.g. www.web.lab.test)
+ *   ipsec.lab.test A <webIpsec>
+ *   big.lab.test  A  × BIG_RECORDS  (10.B.9.1 … : too large for a 512-byte UDP answer, and also for dnsmasq's
+ *                                    EDNS limit of 1232 bytes, so it comes back truncated (TC) over UDP and
+ *                                    complete over TCP: for resolvers' TCP-fallback tests)
+ *   other *.lab.test → NXDOMAIN; names outside lab.test → REFUSED (nothing is forwarded anywhere).
+ *
+ * dnsmasq answers on UDP and TCP.
+ */
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { LabAddresses } from './topology.js';
+
+export const LAB_DOMAIN = 'lab.test';
+export const WEB_NAME = 'web.lab.test';
+export const IPSEC_WEB_NAME = 'ipsec.lab.test';
+export const BIG_NAME = 'big.lab.test';
+export const BIG_RECORDS = 100;
+
+/** The addresses big.lab.test resolves to, in the order of the hosts file. */
+export function bigAddresses(addr: LabAddresses): string[] {
+  return Array.from({ length: BIG_RECORDS }, (_, i) => `10.${addr.octet}.9.${i + 1}`);
+}
+
+/** Writes dnsmasq's hosts file into `dir`; returns the dnsmasq command line (arguments). */
+export async function dnsmasqArgs(dir: string, addr: LabAddresses): Promise<string[]> {
+  const hosts = join(dir, 'dns-hosts');
+  await writeFile(hosts, bigAddresses(addr).map((a) => `${a} ${BIG_NAME}\n`).join(''));
+  return [
+    '--no-daemon', // foreground, no pid file, no user change, logs to stderr
+    '--conf-file=/dev/null',
+    '--no-resolv',
+    '--no-hosts',
+    '--no-poll',
+    '--log-facility=-',
+    '--log-queries',
+    '--port=53',
+    `--listen-address=${addr.web}`,
+    `--listen-address=${addr.webIpsec}`,
+    '--bind-interfaces',
+    `--domain=${LAB_DOMAIN}`,
+    `--local=/${LAB_DOMAIN}/`,
+    `--address=/${WEB_NAME}/${addr.web}`,
+    `--address=/${IPSEC_WEB_NAME}/${addr.webIpsec}`,
+    `--addn-hosts=${hosts}`,
+  ];
+}
