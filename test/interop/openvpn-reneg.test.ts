@@ -1,6 +1,7 @@
 /**
- * Renegotiation against the lab's real OpenVPN 2.6 server, started by the server (its reneg-sec) and by us
- * (the profile's reneg-sec): new key_ids come into use and no echo request goes unanswered across the switch.
+ * Renegotiation against the lab's real OpenVPN 2.6 server, started by the server (its reneg-sec) over TCP with
+ * the TLS1-PRF keys, and by us (the profile's reneg-sec): new key_ids come into use and no echo request goes
+ * unanswered across the switch. (The long server-initiated UDP run is in openvpn-resilience.test.ts.)
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -45,7 +46,6 @@ describe('renegotiation with a real OpenVPN 2.6 server', { skip: pre.skip, timeo
   });
 
   const cases: [string, OpenVpnServerOptions, ClientProfileOptions, boolean][] = [
-    ['server-initiated (reneg-sec 4 on the server), UDP, tls-ekm', { proto: 'udp', renegSec: 4 }, {}, true],
     ['server-initiated, TCP, TLS1-PRF', { proto: 'tcp', renegSec: 4 }, {}, false],
     ['client-initiated (reneg-sec 4 in the profile), UDP', { proto: 'udp' }, { extra: ['reneg-sec 4'] }, true],
   ];
