@@ -1,7 +1,40 @@
 /**
- * vpnproxy as a library. The OpenVPN client is a Link: IP packets in and out of the tunnel, with the
- * configuration the server pushed. Higher layers (the IP stack, proxies, `connect()`) build on it.
+ * vpnproxy as a library.
+ *
+ *   import { connect } from 'vpnproxy';
+ *   const vpn = await connect({ openvpn: { profile: 'office.ovpn', username, password } });
+ *   await fetch('http://intranet/', { dispatcher: vpn.dispatcher });
+ *
+ * `connect()` / `Vpn` (library.ts) is the main entry. Below it: VpnTunnel (OpenVPN client + IP stack + TCP),
+ * the OpenVPN client as a Link (IP packets in and out of the tunnel), the proxy front-ends, and the codecs.
  */
+export {
+  connect,
+  Vpn,
+  type VpnConnectOptions,
+  type OpenVpnConnectOptions,
+  type VpnTlsOptions,
+  type VpnTcpConnectOptions,
+  type VpnSocket,
+  type VpnEvents,
+  type ListenerOptions,
+  type HttpProxyLibOptions,
+  type SocksProxyLibOptions,
+  type ForwardLibOptions,
+  type RemoteForwardLibOptions,
+  type StatusServerLibOptions,
+} from './library.js';
+export { VpnTunnel, type TunnelOptions, type TunnelEvents, type TunnelState } from './tunnel.js';
+export { HttpProxy, type HttpProxyOptions } from './proxy/http-proxy.js';
+export { Socks5Server, type Socks5Options } from './proxy/socks5.js';
+export { LocalForward, RemoteForward, parseForwardSpec, parseRemoteForwardSpec, type ForwardSpec, type RemoteForwardSpec } from './proxy/forward.js';
+export { StatusServer, type TunnelStatus, type StatusDocument } from './proxy/status.js';
+export { Router, netDialer, type RoutePolicy, type Dialer, type Routing } from './proxy/index.js';
+export type { ProxyCredentials } from './proxy/auth.js';
+export { DnsError, type LookupResult } from './stack/dns.js';
+export type { EchoReply as PingReply } from './stack/ip.js';
+export type { TcpSocket } from './stack/tcp/socket.js';
+export type { UdpSocket } from './stack/udp.js';
 export { VpnError, WireError, exitCodeFor, type ErrorCode } from './errors.js';
 export type { Link, LinkConfig, PacketHandler } from './link/link.js';
 export { PcapWriter, withPcap } from './link/pcap.js';
