@@ -48,4 +48,6 @@ async function main(argv: string[]): Promise<number> {
 
 main(process.argv.slice(2)).then((code) => {
   process.exitCode = code;
+  // Everything is closed by now; do not let a straggling handle keep the process alive.
+  setTimeout(() => process.exit(code), 500).unref();
 });

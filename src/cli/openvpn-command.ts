@@ -1,16 +1,18 @@
+/**
+ * `vpnproxy openvpn PROFILE [options]`: loads the profile, binds the listeners (so that early clients wait for
+ * the tunnel instead of being refused), brings the VpnTunnel up, prints the ready line, and runs until a
+ * signal (exit 0) or until the tunnel closes for good (exit 1). With --ping it only pings and exits.
+ */
 import { readFile } from 'node:fs/promises';
 import { VpnError } from '../errors.js';
-import type { Link } from '../link/link.js';
-import { PcapWriter, withPcap } from '../link/pcap.js';
-import { withTrace } from '../link/trace.js';
 import { loadProfile } from '../openvpn/profile.js';
 import type { OpenVpnProfile } from '../openvpn/profile-types.js';
-import { OpenVpnClient } from '../openvpn/client.js';
-import { IpStack } from '../stack/stack.js';
-import { createTransport } from '../transport/index.js';
-import { SystemClock } from '../util/clock.js';
+import type { ConnectedInfo } from '../openvpn/session.js';
+import { VpnTunnel } from '../tunnel.js';
 import type { Logger } from '../util/log.js';
 import type { OpenVpnCommand } from './args.js';
+import { startListeners, type RunningListeners } from './listeners.js';
+import { pingLoop } from './ping.js';
 
 /** Credentials from the profile, --auth-user-pass FILE, or VPNPROXY_USERNAME / VPNPROXY_PASSWORD. */
 export async function resolveCredentials(
@@ -42,105 +44,75 @@ export async function resolveCredentials(
   return { username, password };
 }
 
-/** Runs `vpnproxy openvpn PROFILE ...`; returns the exit code. */
-export async function runOpenVpn(cmd: OpenVpnCommand, log: Logger, signal: AbortSignal): Promise<number> {
-  const { profile, warnings } = await loadProfile(cmd.profilePath);
-  for (const w of warnings) log.warn(`${w.file}:${w.message}`);
-  const credentials = await resolveCredentials(profile, cmd.authUserPassFile);
-  const session = new OpenVpnClient({
-    profile,
-    credentials,
-    tlsEkm: cmd.tlsEkm && profile.tlsEkm,
-    createTransport,
-    logger: log,
-  });
-  let link: Link = session;
-  let pcap: PcapWriter | undefined;
-  if (cmd.pcap) {
-    pcap = PcapWriter.open(cmd.pcap);
-    link = withPcap(link, pcap);
-  }
-  if (log.enabled('trace')) link = withTrace(link, log.child('packet'));
+const describeTunnel = (info: ConnectedInfo): string =>
+  `via ${info.remote.host}:${info.remote.port}/${info.remote.proto}: address ${info.localIp}, cipher ${info.cipher}, ${info.tlsVersion}`;
 
-  const onAbort = () => void session.close();
+/** Starts the tunnel; resolves undefined when `signal` aborted first, throws CONNECT_TIMEOUT or the VPN error. */
+async function bringUp(tunnel: VpnTunnel, cmd: OpenVpnCommand, signal: AbortSignal): Promise<ConnectedInfo | undefined> {
+  if (signal.aborted) return undefined;
+  const onAbort = () => void tunnel.close();
   signal.addEventListener('abort', onAbort, { once: true });
   let timedOut = false;
   const timeout = setTimeout(() => {
     timedOut = true;
-    void session.close();
+    void tunnel.close();
   }, cmd.connectTimeoutSec * 1000);
-  let closedError: VpnError | undefined;
-  session.on('closed', ({ error }) => {
-    closedError = error;
-  });
   try {
-    let info;
-    try {
-      info = await session.start();
-    } catch (e) {
-      if (signal.aborted) return 0;
-      if (timedOut) {
-        const last = session.lastError ? `; last error: ${session.lastError.message}` : '';
-        throw new VpnError('CONNECT_TIMEOUT', `the tunnel was not up within ${cmd.connectTimeoutSec} s${last}`);
-      }
-      throw e;
-    } finally {
-      clearTimeout(timeout);
+    return await tunnel.start();
+  } catch (e) {
+    if (signal.aborted) return undefined;
+    if (timedOut) {
+      const last = tunnel.client.lastError ? `; last error: ${tunnel.client.lastError.message}` : '';
+      throw new VpnError('CONNECT_TIMEOUT', `the tunnel was not up within ${cmd.connectTimeoutSec} s${last}`);
     }
-    process.stderr.write(
-      `vpnproxy: tunnel up via ${info.remote.host}:${info.remote.port}/${info.remote.proto}: address ${info.localIp}, cipher ${info.cipher}, ${info.tlsVersion}\n`,
-    );
-    if (cmd.ping) return await pingLoop(link, cmd, signal, log);
-    // Without a job to do, stay up until interrupted (the proxies arrive with the product-surface work).
-    await new Promise<void>((resolve) => {
-      if (signal.aborted) resolve();
-      signal.addEventListener('abort', () => resolve(), { once: true });
-      session.once('closed', () => resolve());
-    });
-    if (closedError && !signal.aborted) throw closedError;
-    return 0;
+    throw e;
   } finally {
+    clearTimeout(timeout);
     signal.removeEventListener('abort', onAbort);
-    await session.close();
-    await pcap?.close();
   }
 }
 
-async function pingLoop(link: Link, cmd: OpenVpnCommand, signal: AbortSignal, log: Logger): Promise<number> {
-  const target = cmd.ping!;
-  const stack = new IpStack(link, { clock: new SystemClock(), logger: log });
-  const out = process.stdout;
-  out.write(`PING ${target} 56(84) bytes of data.\n`);
-  const rtts: number[] = [];
-  let sent = 0;
-  const started = performance.now();
-  for (let seq = 1; seq <= cmd.count && !signal.aborted; seq++) {
-    const t0 = performance.now();
-    sent++;
-    const reply = await stack.ping(target, { seq, timeoutMs: Math.max(2000, cmd.intervalMs) });
-    if (reply) {
-      rtts.push(reply.rttMs);
-      out.write(`${reply.bytes} bytes from ${reply.from}: icmp_seq=${reply.seq} ttl=${reply.ttl} time=${reply.rttMs.toFixed(2)} ms\n`);
+/** Runs `vpnproxy openvpn PROFILE ...`; returns the exit code (throws VpnError for the others). */
+export async function runOpenVpn(cmd: OpenVpnCommand, log: Logger, signal: AbortSignal): Promise<number> {
+  const { profile, warnings } = await loadProfile(cmd.profilePath);
+  for (const w of warnings) log.warn(`${w.file}:${w.message}`);
+  const credentials = await resolveCredentials(profile, cmd.authUserPassFile);
+  const tunnel = new VpnTunnel({
+    profile,
+    credentials,
+    tlsEkm: cmd.tlsEkm && profile.tlsEkm,
+    dns: cmd.dns.length ? cmd.dns : undefined,
+    pcap: cmd.pcap,
+    logger: log,
+  });
+  let listeners: RunningListeners | undefined;
+  let closed: { reason: string; error?: VpnError } | undefined;
+  tunnel.on('closed', (e) => (closed = e));
+  try {
+    if (!cmd.ping) listeners = await startListeners(cmd, tunnel, log);
+    const info = await bringUp(tunnel, cmd, signal);
+    if (!info) return 0;
+    process.stderr.write(`vpnproxy: tunnel up ${describeTunnel(info)}\n`);
+    if (cmd.ping) return await pingLoop(tunnel, cmd, signal);
+    tunnel.on('connected', (i) => log.info(`tunnel up again ${describeTunnel(i)}`));
+    await listeners!.startRemoteForwards();
+    const what = listeners!.describe.length ? listeners!.describe.join(', ') : 'no listeners (all turned off)';
+    process.stderr.write(`vpnproxy: ready: ${what}\n`);
+    await new Promise<void>((resolve) => {
+      if (signal.aborted || closed) return resolve();
+      signal.addEventListener('abort', () => resolve(), { once: true });
+      tunnel.once('closed', () => resolve());
+    });
+    if (!signal.aborted && closed) {
+      const c = closed as { reason: string; error?: VpnError };
+      throw c.error ?? new VpnError('TRANSPORT_CLOSED', `the tunnel closed (${c.reason})`);
     }
-    const wait = cmd.intervalMs - (performance.now() - t0);
-    if (seq < cmd.count && wait > 0 && !signal.aborted) {
-      await new Promise<void>((r) => {
-        const t = setTimeout(r, wait);
-        signal.addEventListener('abort', () => (clearTimeout(t), r()), { once: true });
-      });
-    }
+    return 0;
+  } finally {
+    const t0 = Date.now();
+    await listeners?.close();
+    log.debug('listeners closed', { ms: Date.now() - t0 });
+    await tunnel.close();
+    log.debug('tunnel closed', { ms: Date.now() - t0 });
   }
-  stack.close();
-  const received = rtts.length;
-  const loss = sent === 0 ? 0 : Math.round(((sent - received) / sent) * 100);
-  out.write(`\n--- ${target} ping statistics ---\n`);
-  out.write(`${sent} packets transmitted, ${received} received, ${loss}% packet loss, time ${Math.round(performance.now() - started)}ms\n`);
-  if (received > 0) {
-    const min = Math.min(...rtts);
-    const max = Math.max(...rtts);
-    const avg = rtts.reduce((a, b) => a + b, 0) / received;
-    const mdev = Math.sqrt(rtts.reduce((a, b) => a + (b - avg) ** 2, 0) / received);
-    out.write(`rtt min/avg/max/mdev = ${min.toFixed(3)}/${avg.toFixed(3)}/${max.toFixed(3)}/${mdev.toFixed(3)} ms\n`);
-  }
-  return received > 0 ? 0 : 1;
 }

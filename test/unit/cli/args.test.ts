@@ -1,0 +1,69 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { HELP, parseCommandLine, parseListenAddr, type OpenVpnCommand } from '../../../src/cli/args.js';
+import { exitCodeFor, VpnError } from '../../../src/errors.js';
+
+const parse = (...a: string[]) => parseCommandLine(['openvpn', 'p.ovpn', ...a]) as OpenVpnCommand;
+const usageError = (f: () => unknown, re: RegExp) =>
+  assert.throws(f, (e: unknown) => e instanceof VpnError && e.code === 'USAGE' && exitCodeFor(e) === 2 && re.test(e.message));
+
+test('defaults follow the documented contract', () => {
+  const c = parse();
+  assert.deepEqual(c.httpProxy, { host: '127.0.0.1', port: 8080 });
+  assert.deepEqual(c.socksProxy, { host: '127.0.0.1', port: 1080 });
+  assert.equal(c.status, undefined);
+  assert.deepEqual(c.allow, ['127.0.0.0/8', '::1/128']);
+  assert.equal(c.routePolicy, 'follow');
+  assert.deepEqual(c.forwards, []);
+  assert.equal(c.logLevel, 'info');
+});
+
+test('every contract option parses', () => {
+  const c = parse(
+    '--http-proxy', 'off', '--socks-proxy', '0.0.0.0:0', '--forward', '5000:intranet:80', '--forward', '0.0.0.0:5001:10.0.0.1:22',
+    '--remote-forward', '8080:127.0.0.1:3000', '--proxy-auth', 'u:p:w', '--allow', '10.0.0.0/8', '--allow', '127.0.0.1',
+    '--dns', '10.8.0.1', '--dns', '1.1.1.1', '--route-all', '--status', '9100', '--pcap', 'x.pcap', '--log-format', 'json',
+  );
+  assert.equal(c.httpProxy, undefined);
+  assert.deepEqual(c.socksProxy, { host: '0.0.0.0', port: 0 });
+  assert.deepEqual(c.forwards, [
+    { bindHost: '127.0.0.1', bindPort: 5000, host: 'intranet', port: 80 },
+    { bindHost: '0.0.0.0', bindPort: 5001, host: '10.0.0.1', port: 22 },
+  ]);
+  assert.deepEqual(c.remoteForwards, [{ remotePort: 8080, host: '127.0.0.1', port: 3000 }]);
+  assert.deepEqual(c.proxyAuth, { username: 'u', password: 'p:w' });
+  assert.deepEqual(c.allow, ['10.0.0.0/8', '127.0.0.1']);
+  assert.deepEqual(c.dns, ['10.8.0.1', '1.1.1.1']);
+  assert.equal(c.routePolicy, 'route-all');
+  assert.deepEqual(c.status, { host: '127.0.0.1', port: 9100 });
+  assert.equal(parse('--direct-unrouted').routePolicy, 'direct-unrouted');
+});
+
+test('listen addresses', () => {
+  assert.deepEqual(parseListenAddr('--x', '[::1]:8080'), { host: '::1', port: 8080 });
+  assert.deepEqual(parseListenAddr('--x', 'localhost:1'), { host: 'localhost', port: 1 });
+  usageError(() => parseListenAddr('--x', 'example.com:80'), /not an IP address/);
+  usageError(() => parseListenAddr('--x', '127.0.0.1:99999'), /not a port/);
+  usageError(() => parseListenAddr('--x', ':80'), /expects HOST:PORT/);
+});
+
+test('bad input is a usage error (exit 2) with a useful message', () => {
+  usageError(() => parse('--bogus'), /bogus/);
+  usageError(() => parse('--route-all', '--direct-unrouted'), /exclude each other/);
+  usageError(() => parse('--dns', 'resolver.example'), /--dns takes an IPv4/);
+  usageError(() => parse('--allow', '10.0.0.0/33'), /--allow/);
+  usageError(() => parse('--forward', '80:host'), /--forward expects/);
+  usageError(() => parse('--remote-forward', '80:h:1', '--remote-forward', '80:h:2'), /given twice/);
+  usageError(() => parse('--proxy-auth', 'nopassword'), /USER:PASS/);
+  usageError(() => parseCommandLine(['openvpn']), /exactly one PROFILE/);
+  usageError(() => parseCommandLine(['wireguard', 'x']), /unknown command/);
+});
+
+test('help and version', () => {
+  assert.deepEqual(parseCommandLine(['--help']), { command: 'help' });
+  assert.deepEqual(parseCommandLine([]), { command: 'help' });
+  assert.deepEqual(parseCommandLine(['--version']), { command: 'version' });
+  for (const flag of ['--http-proxy', '--socks-proxy', '--forward', '--remote-forward', '--proxy-auth', '--allow', '--auth-user-pass', '--dns', '--route-all', '--direct-unrouted', '--status', '--pcap', '--log-level', '--log-format']) {
+    assert.ok(HELP.includes(flag), `HELP documents ${flag}`);
+  }
+});
