@@ -74,7 +74,7 @@ export interface OpenVpnConnectOptions {
   passphrase?: string;
 }
 
-/** TLS settings for HTTPS through `vpn.dispatcher` and `vpn.agent.https` (per-request options win). */
+/** TLS settings for HTTPS through `vpn.dispatcher` and `vpn.agent.https`. */
 export interface VpnTlsOptions {
   /** Trusted CAs (default: Node's bundled roots). */
   ca?: TlsConnectionOptions['ca'];
@@ -437,7 +437,8 @@ export class Vpn extends EventEmitter<VpnEvents> {
           cb(null, sock);
           return;
         }
-        const t: TLSSocket = tlsConnect({ ...tls, socket: sock as unknown as Socket });
+        // `host` is what the certificate is checked against (an IP literal against IP SANs); SNI only for names.
+        const t: TLSSocket = tlsConnect({ ...tls, host, socket: sock as unknown as Socket });
         const onError = (err: Error) => {
           sock.destroy();
           cb(err);
