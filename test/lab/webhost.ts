@@ -3,7 +3,7 @@
  * `node --import tsx test/lab/webhost.ts [--http-port 80] [--echo-port 7]`. Prints one line
  * `webhost ready http=PORT echo=PORT` when listening. Endpoints (all bodies deterministic, see detbytes.ts):
  *
- * - `GET /bytes/N[?seed=S][&nohash=1]`: N bytes of detBytes(N, S); header `x-sha256` (hex) unless nohash. Streamed.
+ * - `GET|HEAD /bytes/N[?seed=S][&nohash=1]`: N bytes of detBytes(N, S); header `x-sha256` (hex) unless nohash. Streamed.
  * - `POST /upload`: consumes the body, answers JSON `{ "bytes": n, "sha256": hex }`.
  * - `POST /echo`: streams the request body back.
  * - `GET /trickle?bytes=N&interval=MS[&chunk=C][&seed=S]`: C (default 1) bytes every MS ms, content-length N.
@@ -135,7 +135,7 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
   }
   const seed = u.searchParams.get('seed') ?? DEFAULT_SEED;
   const bytesMatch = /^\/bytes\/(\d+)$/.exec(u.pathname);
-  if (req.method === 'GET' && bytesMatch) {
+  if ((req.method === 'GET' || req.method === 'HEAD') && bytesMatch) {
     const n = Number(bytesMatch[1]);
     if (!Number.isSafeInteger(n) || n > MAX_BYTES) return text(res, 400, 'bad length\n');
     const headers: Record<string, string | number> = { 'content-type': 'application/octet-stream', 'content-length': n };
@@ -149,7 +149,8 @@ function handle(req: IncomingMessage, res: ServerResponse): void {
       headers['x-sha256'] = h;
     }
     res.writeHead(200, headers);
-    pipeline(Readable.from(detChunks(n, seed)), res, () => undefined);
+    if (req.method === 'HEAD') res.end();
+    else pipeline(Readable.from(detChunks(n, seed)), res, () => undefined);
     return;
   }
   if (req.method === 'POST' && u.pathname === '/upload') {
