@@ -1,0 +1,146 @@
+/**
+ * The two clients under test: ours (the CLI with --http-proxy, or the temporary shim, as a child process in
+ * the root namespace) and the stock openvpn client (a daemon in the lab's nat namespace).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import type { Daemon, Lab } from '../test/lab/index.js';
+import { comm, runCmd, sleep, track } from './proc.js';
+import { parseReadyLine } from './ready-line.js';
+
+export type OursMode = 'cli' | 'shim';
+
+const ROOT = join(import.meta.dirname, '..');
+const CLI = join(ROOT, 'dist/cli/main.js');
+
+/** 'cli' if dist/cli/main.js exists and its help mentions --http-proxy, else 'shim'. */
+export async function detectOursMode(): Promise<OursMode> {
+  if (!existsSync(CLI)) return 'shim';
+  const r = await runCmd(process.execPath, [CLI, '--help'], 15_000);
+  return /--http-proxy/.test(r.stdout + r.stderr) ? 'cli' : 'shim';
+}
+
+export interface OursClient {
+  pid: number;
+  /** http://127.0.0.1:PORT */
+  proxyUrl: string;
+  /** performance.now() at spawn and when the ready line arrived. */
+  spawnedAt: number;
+  readyAt: number;
+  /** Last lines of its stderr. */
+  log(): string;
+  /** SIGTERM, then SIGKILL after graceMs. Resolves when it has exited. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/** Starts our client on `profile` and waits for its ready line. */
+export async function startOurs(o: { mode: OursMode; profile: string; nodeArgs?: string[]; timeoutMs?: number }): Promise<OursClient> {
+  const args =
+    o.mode === 'cli'
+      ? [...(o.nodeArgs ?? []), CLI, 'openvpn', o.profile, '--http-proxy', '127.0.0.1:0', '--socks-proxy', 'off', '--log-level', 'warn']
+      : [...(o.nodeArgs ?? []), '--import', 'tsx', join(ROOT, 'bench/ours-shim.ts'), o.profile, '--http-proxy', '127.0.0.1:0'];
+  const spawnedAt = performance.now();
+  const child = track(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
+  const lines: string[] = [];
+  let partial = '';
+  let exited = false;
+  const exitP = new Promise<void>((r) => child.once('exit', () => ((exited = true), r())));
+  const ready = new Promise<{ url: string; at: number }>((resolve, reject) => {
+    const onText = (d: string): void => {
+      partial += d;
+      let i: number;
+      while ((i = partial.indexOf('\n')) >= 0) {
+        const line = partial.slice(0, i);
+        partial = partial.slice(i + 1);
+        lines.push(line);
+        if (lines.length > 300) lines.shift();
+        const info = parseReadyLine(line);
+        const hp = info?.listeners['http-proxy'];
+        if (hp) resolve({ url: `http://${hp.host}:${hp.port}`, at: performance.now() });
+      }
+    };
+    child.stderr!.setEncoding('utf8').on('data', onText);
+    child.stdout!.setEncoding('utf8').on('data', onText);
+    child.once('exit', (code, sig) => reject(new Error(`our client exited (${sig ?? code}) before it was ready:\n${lines.slice(-20).join('\n')}`)));
+  });
+  const timeoutMs = o.timeoutMs ?? 60_000;
+  let timer: NodeJS.Timeout | undefined;
+  const stop = async (graceMs = 5000): Promise<void> => {
+    if (exited) return;
+    child.kill('SIGTERM');
+    const t = setTimeout(() => child.kill('SIGKILL'), graceMs);
+    await exitP;
+    clearTimeout(t);
+  };
+  try {
+    const r = await Promise.race([
+      ready,
+      new Promise<never>((_, rej) => {
+        timer = setTimeout(() => rej(new Error(`our client not ready after ${timeoutMs} ms:\n${lines.slice(-20).join('\n')}`)), timeoutMs);
+      }),
+    ]);
+    return { pid: child.pid!, proxyUrl: r.url, spawnedAt, readyAt: r.at, log: () => lines.join('\n'), stop };
+  } catch (e) {
+    await stop(1000);
+    throw e;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** GETs `url` through an HTTP proxy (absolute form); resolves with performance.now() at the response's first byte. */
+export function firstByteThroughProxy(proxyUrl: string, url: string, timeoutMs = 30_000): Promise<number> {
+  const p = new URL(proxyUrl);
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ host: p.hostname, port: Number(p.port), method: 'GET', path: url, headers: { host: new URL(url).host, connection: 'close' }, timeout: timeoutMs });
+    req.once('response', (res) => {
+      const at = performance.now();
+      res.resume();
+      if (res.statusCode !== 200) reject(new Error(`first request: status ${res.statusCode}`));
+      else res.once('end', () => resolve(at));
+    });
+    req.once('timeout', () => req.destroy(new Error(`first request timed out after ${timeoutMs} ms`)));
+    req.once('error', reject);
+    req.end();
+  });
+}
+
+export interface NativeProc {
+  pid: number;
+  ns: string;
+  spawnedAt: number;
+  /** When "Initialization Sequence Completed" was seen in its log (polled every 5 ms). */
+  upAt: number;
+  daemon: Daemon;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the stock openvpn client in the nat namespace with a profile for the lab's first server, its remote
+ * at `port` on srv's nat-side address (default: the server itself; a relay's port for the lossy path).
+ */
+export async function startNative(lab: Lab, name: string, port?: number, timeoutMs = 30_000): Promise<NativeProc> {
+  const s = lab.openvpn!;
+  const profile = await s.clientProfile({ name: `${name}.ovpn`, remote: { host: lab.addr.srvNatSide, port: port ?? s.port } });
+  const logFile = join(lab.dir, `${name}.log`);
+  const spawnedAt = performance.now();
+  const d = lab.spawn('nat', name, 'openvpn', ['--cd', lab.dir, '--config', profile]);
+  const deadline = spawnedAt + timeoutMs;
+  for (;;) {
+    const text = existsSync(logFile) ? readFileSync(logFile, 'utf8') : '';
+    if (text.includes('Initialization Sequence Completed')) break;
+    if (!d.running) throw new Error(`native client ${name} ${d.status}:\n${text.slice(-2000)}`);
+    if (performance.now() > deadline) {
+      await d.stop(1000);
+      throw new Error(`native client ${name} not up after ${timeoutMs} ms:\n${text.slice(-2000)}`);
+    }
+    await sleep(5);
+  }
+  const upAt = performance.now();
+  // `ip netns exec` execs openvpn, so the daemon's pid is the client's.
+  const c = comm(d.pid);
+  if (c !== 'openvpn') throw new Error(`native client pid ${d.pid} is "${c}", not openvpn`);
+  return { pid: d.pid, ns: lab.ns.nat, spawnedAt, upAt, daemon: d, stop: () => d.stop(3000) };
+}

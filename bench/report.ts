@@ -1,0 +1,121 @@
+/** The benchmark's results: the data model, the console table and the markdown. Pure. */
+import { ratio, summarize, type Summary } from './stats.js';
+
+export interface Metric {
+  /** Stable key, e.g. 'download.mbps'. */
+  id: string;
+  /** What was measured, e.g. 'single download 200 MB'. */
+  label: string;
+  unit: string;
+  /** Which direction is good (decides nothing in code; shown in the table). */
+  better: 'higher' | 'lower' | 'zero';
+  /** One value per round. */
+  ours: number[];
+  /** One value per round; null when the native client is not measured for this metric. */
+  native: number[] | null;
+}
+
+export interface MachineInfo {
+  cpu: string;
+  cores: number;
+  memoryGB: number;
+  kernel: string;
+  node: string;
+  openvpn: string;
+}
+
+export interface BenchResult {
+  schema: 1;
+  startedAt: string;
+  durationS: number;
+  quick: boolean;
+  /** How our client ran: 'cli' (node dist/cli/main.js) or 'shim' (bench/ours-shim.ts through tsx). */
+  oursMode: string;
+  machine: MachineInfo;
+  /** The benchmark's settings (sizes, rounds, ...). */
+  settings: Record<string, unknown>;
+  metrics: Metric[];
+  /** How things were measured, and anything odd that happened. */
+  notes: string[];
+}
+
+export interface MetricRow {
+  metric: Metric;
+  ours: Summary;
+  native: Summary | null;
+  /** ours median / native median. */
+  ratio: number;
+}
+
+export function rows(metrics: readonly Metric[]): MetricRow[] {
+  return metrics.map((m) => {
+    const ours = summarize(m.ours);
+    const native = m.native ? summarize(m.native) : null;
+    return { metric: m, ours, native, ratio: native ? ratio(ours.median, native.median) : NaN };
+  });
+}
+
+/** A number with about three significant digits ('-' for NaN / missing). */
+export function fmt(v: number | undefined): string {
+  if (v === undefined || !Number.isFinite(v)) return '-';
+  const a = Math.abs(v);
+  if (a === 0) return '0';
+  if (a >= 100) return v.toFixed(0);
+  if (a >= 10) return v.toFixed(1);
+  if (a >= 1) return v.toFixed(2);
+  return v.toFixed(3);
+}
+
+/** "median (min-max)", or just the value when all rounds agree or there is one round. */
+export function fmtSummary(s: Summary | null): string {
+  if (!s || s.n === 0) return '-';
+  if (s.n === 1 || s.min === s.max) return fmt(s.median);
+  return `${fmt(s.median)} (${fmt(s.min)}-${fmt(s.max)})`;
+}
+
+export function fmtRatio(r: number): string {
+  return Number.isFinite(r) ? `${r.toFixed(2)}x` : '-';
+}
+
+const HEAD = ['metric', 'unit', 'ours median (min-max)', 'native median (min-max)', 'ours/native'];
+
+function cells(r: MetricRow): string[] {
+  const better = r.metric.better === 'higher' ? ' ↑' : r.metric.better === 'lower' ? ' ↓' : '';
+  return [r.metric.label, `${r.metric.unit}${better}`, fmtSummary(r.ours), fmtSummary(r.native), fmtRatio(r.ratio)];
+}
+
+/** Plain-text table, columns padded to their widest cell (numbers right-aligned). */
+export function formatTable(metrics: readonly Metric[]): string {
+  const body = rows(metrics).map(cells);
+  const all = [HEAD, ...body];
+  const widths = HEAD.map((_, c) => Math.max(...all.map((r) => [...r[c]!].length)));
+  const line = (r: string[]): string =>
+    r.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd();
+  return [line(HEAD), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+}
+
+/** The markdown table alone. */
+export function markdownTable(metrics: readonly Metric[]): string {
+  const esc = (s: string): string => s.replace(/\|/g, '\\|');
+  const out = [`| ${HEAD.join(' | ')} |`, `|${HEAD.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
+  for (const r of rows(metrics)) out.push(`| ${cells(r).map(esc).join(' | ')} |`);
+  return out.join('\n');
+}
+
+/** latest.md: machine, settings, the table and the notes. */
+export function toMarkdown(r: BenchResult): string {
+  const m = r.machine;
+  return [
+    `# vpnproxy benchmark${r.quick ? ' (quick)' : ''}`,
+    '',
+    `${r.startedAt}, ${r.durationS.toFixed(0)} s. Machine: ${m.cpu}, ${m.cores} cores, ${m.memoryGB.toFixed(1)} GB, ` +
+      `Linux ${m.kernel}, Node ${m.node}, ${m.openvpn}. Our client: ${r.oursMode}.`,
+    '',
+    markdownTable(r.metrics),
+    '',
+    '↑ higher is better, ↓ lower is better. Values are the median over rounds with (min-max); rounds alternate between the two clients.',
+    '',
+    ...r.notes.map((n) => `- ${n}`),
+    '',
+  ].join('\n');
+}

@@ -1,0 +1,538 @@
+/**
+ * `npm run bench [-- --quick | --help ...]`: vpnproxy's HTTP proxy next to the stock OpenVPN client, against
+ * the same lab server (OpenVPN 2.6, AES-256-GCM, UDP), in alternating rounds. Prints a table and writes
+ * bench/results/latest.json and latest.md. See bench/README.md for what each number means.
+ */
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { labPrereqs, startLab, type Lab, type RelayProcess } from '../test/lab/index.js';
+import { BENCH_HELP, parseBenchArgs, type BenchOptions, type Scenario } from './args.js';
+import { detectOursMode, firstByteThroughProxy, startNative, startOurs, type NativeProc, type OursClient, type OursMode } from './clients.js';
+import { cpuSeconds, installChildCleanup, machineInfo, runCmd, sleep, statusKB } from './proc.js';
+import { formatProfileSummary, summarizeProfile, type CpuProfile, type ProfileSummary } from './profile-summary.js';
+import { formatTable, toMarkdown, type BenchResult, type Metric } from './report.js';
+import { cpuSecPerGB, mbitPerSec } from './stats.js';
+
+type Who = 'ours' | 'native';
+
+/** Where a client's traffic comes from: our proxy (root namespace) or the native tunnel (nat namespace). */
+interface Side {
+  who: Who;
+  /** CPU seconds of the client process so far. */
+  cpu(): number;
+  /** Extra curl arguments (ours: -x PROXY). */
+  curlArgs: string[];
+  /** Namespace to run commands in (native: nat). */
+  ns: string | undefined;
+  /** --proxy for the load generator. */
+  proxyUrl: string | undefined;
+}
+
+const MB = 1e6;
+
+function log(msg: string): void {
+  process.stderr.write(`bench: ${msg}\n`);
+}
+
+class Metrics {
+  readonly list: Metric[] = [];
+  private byId = new Map<string, Metric>();
+  def(id: string, label: string, unit: string, better: Metric['better'], nativeToo = true): void {
+    const m: Metric = { id, label, unit, better, ours: [], native: nativeToo ? [] : null };
+    this.list.push(m);
+    this.byId.set(id, m);
+  }
+  add(id: string, who: Who, v: number): void {
+    const m = this.byId.get(id);
+    if (!m) throw new Error(`no metric ${id}`);
+    const arr = who === 'ours' ? m.ours : m.native;
+    if (arr && Number.isFinite(v)) arr.push(v);
+  }
+  /** Only metrics with at least one value. */
+  used(): Metric[] {
+    return this.list.filter((m) => m.ours.length || m.native?.length);
+  }
+}
+
+interface CurlJson {
+  http_code: number;
+  size_download: number;
+  size_upload: number;
+  time_total: number;
+  time_starttransfer: number;
+  exitcode?: number;
+  errormsg?: string | null;
+}
+
+function parseCurl(stdout: string): CurlJson {
+  return JSON.parse(stdout.slice(stdout.lastIndexOf('{"'))) as CurlJson;
+}
+
+function makeFile(path: string, bytes: number): void {
+  const fd = openSync(path, 'w');
+  try {
+    const chunk = randomBytes(1 << 20);
+    for (let left = bytes; left > 0; left -= chunk.length) writeSync(fd, chunk, 0, Math.min(left, chunk.length));
+  } finally {
+    closeSync(fd);
+  }
+}
+
+class Bench {
+  readonly m = new Metrics();
+  readonly notes: string[] = [];
+  readonly failures: string[] = [];
+  private tmp = join(tmpdir(), `vpnproxy-bench-${process.pid}`);
+  private profileSummary: ProfileSummary | undefined;
+
+  constructor(
+    readonly o: BenchOptions,
+    readonly lab: Lab,
+    readonly mode: OursMode,
+  ) {
+    mkdirSync(this.tmp, { recursive: true });
+    process.on('exit', () => rmSync(this.tmp, { recursive: true, force: true }));
+    const sz = (b: number): string => `${+(b / MB).toFixed(1)} MB`;
+    const p = o.parallel;
+    this.m.def('download', `download, 1 connection, ${sz(o.bulkBytes)}`, 'Mbit/s', 'higher');
+    this.m.def('upload', `upload, 1 connection, ${sz(o.bulkBytes)}`, 'Mbit/s', 'higher');
+    this.m.def('pdownload', `download, ${p} connections, ${sz(o.parallelBytes)} total`, 'Mbit/s', 'higher');
+    this.m.def('pupload', `upload, ${p} connections, ${sz(o.parallelBytes)} total`, 'Mbit/s', 'higher');
+    this.m.def('loss', `download at ${+(o.lossRate * 100).toFixed(2)}% loss, ${sz(o.lossBytes)}`, 'Mbit/s', 'higher');
+    this.m.def('cold', 'cold start to first proxied byte', 'ms', 'lower');
+    this.m.def('rps', `${o.rpsBodyBytes} B responses, ${o.rpsConnections} keep-alive conns, rate`, 'req/s', 'higher');
+    this.m.def('p50', `${o.rpsBodyBytes} B responses, latency p50`, 'ms', 'lower');
+    this.m.def('p99', `${o.rpsBodyBytes} B responses, latency p99`, 'ms', 'lower');
+    this.m.def('rpsErrors', 'load generator errors', 'count', 'zero');
+    this.m.def('holdErrors', `${o.holdConnections} held trickling connections: errors`, 'count', 'zero', false);
+    this.m.def('holdPeak', `${o.holdConnections} held trickling connections: open at once`, 'count', 'higher', false);
+    this.m.def('holdRss', `${o.holdConnections} held trickling connections: our peak RSS`, 'MB', 'lower', false);
+    this.m.def('bulkRss', 'our peak RSS after the bulk transfers', 'MB', 'lower', false);
+    this.m.def('cpuDown', 'CPU per GB, download 1 conn (client process)', 's/GB', 'lower');
+    this.m.def('cpuUp', 'CPU per GB, upload 1 conn (client process)', 's/GB', 'lower');
+    this.m.def('cpuPDown', `CPU per GB, download ${p} conns (client process)`, 's/GB', 'lower');
+    this.m.def('cpuPUp', `CPU per GB, upload ${p} conns (client process)`, 's/GB', 'lower');
+  }
+
+  has(s: Scenario): boolean {
+    return this.o.only.includes(s);
+  }
+
+  fail(what: string): void {
+    this.failures.push(what);
+    log(`FAILED: ${what}`);
+  }
+
+  oursSide(c: OursClient): Side {
+    return { who: 'ours', cpu: () => cpuSeconds(c.pid), curlArgs: ['-x', c.proxyUrl], ns: undefined, proxyUrl: c.proxyUrl };
+  }
+
+  nativeSide(n: NativeProc): Side {
+    return { who: 'native', cpu: () => cpuSeconds(n.pid), curlArgs: [], ns: n.ns, proxyUrl: undefined };
+  }
+
+  profileName(tag: string): string {
+    return `${tag}-${Math.random().toString(16).slice(2, 8)}`;
+  }
+
+  async ours(tag: string, port?: number, nodeArgs?: string[]): Promise<OursClient> {
+    const s = this.lab.openvpn!;
+    const profile = await s.clientProfile({ name: `${this.profileName(tag)}.ovpn`, ...(port ? { remote: { host: this.lab.addr.srv, port } } : {}) });
+    return startOurs({ mode: this.mode, profile, nodeArgs });
+  }
+
+  /** Timeout for moving `bytes` at no less than 4 Mbit/s, at least 60 s. */
+  private curlTimeout(bytes: number): number {
+    return Math.max(60_000, ((bytes * 8) / 4e6) * 1000);
+  }
+
+  /**
+   * One curl process moving `totalBytes` over `conns` parallel connections (--parallel --parallel-immediate:
+   * every connection opens at once), downloading from /bytes or uploading to /upload. Returns Mbit/s = total
+   * bytes / the longest transfer's time_total (curl's own clocks, so process start-up is not counted) and the
+   * client process's CPU seconds per GB over the batch; undefined on any failure (recorded).
+   */
+  async bulk(side: Side, dir: 'down' | 'up', conns: number, totalBytes: number, label: string): Promise<{ mbps: number; cpuS: number } | undefined> {
+    const each = Math.floor(totalBytes / conns);
+    const timeout = this.curlTimeout(totalBytes);
+    const args = ['-sS', '--max-time', String(Math.ceil(timeout / 1000)), '-w', '%{json}\n', ...side.curlArgs];
+    if (conns > 1) args.push('--parallel', '--parallel-immediate', '--parallel-max', String(conns));
+    const respFiles: string[] = [];
+    if (dir === 'up') args.push('-X', 'POST', '-H', 'Expect:', '-H', 'content-type: application/octet-stream');
+    for (let i = 0; i < conns; i++) {
+      if (dir === 'down') args.push('-o', '/dev/null', this.lab.web.url(`/bytes/${each}?nohash=1&seed=${i}`));
+      else {
+        const f = join(this.tmp, `resp-${i}.json`);
+        rmSync(f, { force: true });
+        respFiles.push(f);
+        args.push('-o', f, '-T', this.uploadFile(each), this.lab.web.url(`/upload?i=${i}`));
+      }
+    }
+    const cpu0 = side.cpu();
+    const r = await runCmd('curl', args, timeout + 10_000, side.ns);
+    const cpuS = side.cpu() - cpu0;
+    let infos: CurlJson[];
+    try {
+      infos = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as CurlJson);
+    } catch {
+      infos = [];
+    }
+    if (infos.length !== conns) {
+      this.fail(`${label} ${side.who}: curl exit ${r.code}, ${infos.length}/${conns} transfers reported: ${r.stderr.trim().slice(-300)}`);
+      return undefined;
+    }
+    let total = 0;
+    let longest = 0;
+    for (const info of infos) {
+      const moved = dir === 'down' ? info.size_download : info.size_upload;
+      if (info.http_code !== 200 || moved !== each || (info.exitcode ?? 0) !== 0) {
+        this.fail(`${label} ${side.who}: curl exit ${r.code}, HTTP ${info.http_code}, ${moved}/${each} bytes, ${info.errormsg ?? ''} ${r.stderr.trim().slice(-200)}`);
+        return undefined;
+      }
+      total += moved;
+      longest = Math.max(longest, info.time_total);
+    }
+    for (const f of respFiles) {
+      let got = -1;
+      try {
+        got = (JSON.parse(readFileSync(f, 'utf8')) as { bytes: number }).bytes;
+      } catch {
+        /* reported below */
+      }
+      if (got !== each) {
+        this.fail(`${label} ${side.who}: the web host received ${got} of ${each} bytes`);
+        return undefined;
+      }
+    }
+    const mbps = mbitPerSec(total, longest);
+    log(`${label} ${side.who}: ${mbps.toFixed(1)} Mbit/s, client CPU ${cpuS.toFixed(2)} s (${cpuSecPerGB(cpuS, total).toFixed(2)} s/GB)`);
+    return { mbps, cpuS: cpuSecPerGB(cpuS, total) };
+  }
+
+  private files = new Map<number, string>();
+  uploadFile(bytes: number): string {
+    let f = this.files.get(bytes);
+    if (!f) {
+      f = join(this.tmp, `up-${bytes}.bin`);
+      makeFile(f, bytes);
+      this.files.set(bytes, f);
+    }
+    return f;
+  }
+
+  /** Rounds alternate which client goes first. */
+  order<T>(round: number, ours: T, native: T): T[] {
+    return round % 2 === 0 ? [ours, native] : [native, ours];
+  }
+
+  // ---- phase 1: bulk transfers and request rate, one long-lived client of each kind ----
+  async phaseMain(): Promise<void> {
+    const want = (['download', 'upload', 'parallel', 'rps'] as const).filter((s) => this.has(s));
+    if (!want.length) return;
+    log('starting our client and the native client');
+    const ours = await this.ours('ours-main');
+    let native: NativeProc | undefined;
+    try {
+      native = await startNative(this.lab, 'native-main');
+      const sides = { ours: this.oursSide(ours), native: this.nativeSide(native) };
+      if (this.has('upload')) this.uploadFile(this.o.bulkBytes);
+      if (this.has('parallel')) this.uploadFile(Math.floor(this.o.parallelBytes / this.o.parallel));
+      // Warm-up: one small download each (ARP, first keys, JIT).
+      for (const s of [sides.ours, sides.native]) await this.bulk(s, 'down', 1, 5 * MB, 'warm-up');
+      const n = this.o.parallel;
+      for (let r = 0; r < this.o.rounds; r++) {
+        log(`round ${r + 1}/${this.o.rounds}`);
+        for (const s of this.order(r, sides.ours, sides.native)) {
+          if (this.has('download')) {
+            const x = await this.bulk(s, 'down', 1, this.o.bulkBytes, 'download');
+            if (x) {
+              this.m.add('download', s.who, x.mbps);
+              this.m.add('cpuDown', s.who, x.cpuS);
+            }
+          }
+        }
+        for (const s of this.order(r, sides.ours, sides.native)) {
+          if (this.has('upload')) {
+            const x = await this.bulk(s, 'up', 1, this.o.bulkBytes, 'upload');
+            if (x) {
+              this.m.add('upload', s.who, x.mbps);
+              this.m.add('cpuUp', s.who, x.cpuS);
+            }
+          }
+        }
+        for (const s of this.order(r, sides.ours, sides.native)) {
+          if (this.has('parallel')) {
+            const x = await this.bulk(s, 'down', n, this.o.parallelBytes, `download x${n}`);
+            if (x) {
+              this.m.add('pdownload', s.who, x.mbps);
+              this.m.add('cpuPDown', s.who, x.cpuS);
+            }
+          }
+        }
+        for (const s of this.order(r, sides.ours, sides.native)) {
+          if (this.has('parallel')) {
+            const x = await this.bulk(s, 'up', n, this.o.parallelBytes, `upload x${n}`);
+            if (x) {
+              this.m.add('pupload', s.who, x.mbps);
+              this.m.add('cpuPUp', s.who, x.cpuS);
+            }
+          }
+        }
+        for (const s of this.order(r, sides.ours, sides.native)) {
+          if (this.has('rps')) await this.rps(s);
+        }
+      }
+      this.m.add('bulkRss', 'ours', statusKB(ours.pid, 'VmHWM') / 1024);
+    } finally {
+      await ours.stop();
+      await native?.stop();
+    }
+  }
+
+  async rps(side: Side): Promise<void> {
+    const o = this.o;
+    const args = ['--import', 'tsx', join(import.meta.dirname, 'loadgen.ts'), '--url', this.lab.web.url(`/bytes/${o.rpsBodyBytes}?nohash=1`),
+      '--connections', String(o.rpsConnections), '--seconds', String(o.rpsSeconds), ...(side.proxyUrl ? ['--proxy', side.proxyUrl] : [])];
+    const r = await runCmd(process.execPath, args, (o.rpsSeconds + 60) * 1000, side.ns);
+    let j: { requests: number; errors: number; rps: number; p50Ms: number; p99Ms: number; firstError?: string };
+    try {
+      j = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
+    } catch {
+      this.fail(`load generator ${side.who}: exit ${r.code}: ${r.stderr.trim().slice(-400)}`);
+      return;
+    }
+    this.m.add('rps', side.who, j.rps);
+    this.m.add('p50', side.who, j.p50Ms);
+    this.m.add('p99', side.who, j.p99Ms);
+    this.m.add('rpsErrors', side.who, j.errors);
+    log(`rps ${side.who}: ${j.rps.toFixed(0)} req/s, p50 ${j.p50Ms.toFixed(2)} ms, p99 ${j.p99Ms.toFixed(2)} ms, ${j.errors} errors${j.firstError ? ` (first: ${j.firstError})` : ''}`);
+  }
+
+  // ---- phase 2: 1,000 held connections, a fresh client per round (so that its peak RSS is this test's) ----
+  async phaseHold(): Promise<void> {
+    if (!this.has('hold')) return;
+    const o = this.o;
+    for (let r = 0; r < this.o.rounds; r++) {
+      const ours = await this.ours('ours-hold');
+      try {
+        const baseKB = statusKB(ours.pid, 'VmRSS');
+        const proxy = new URL(ours.proxyUrl);
+        const args = ['--import', 'tsx', join(import.meta.dirname, 'hold.ts'), '--proxy', `${proxy.hostname}:${proxy.port}`, '--target', this.lab.web.host,
+          '--connections', String(o.holdConnections), '--bytes', String(o.holdBytes), '--interval', String(o.holdIntervalMs), '--ramp-ms', '1000'];
+        const res = await runCmd(process.execPath, args, (o.holdBytes * o.holdIntervalMs) + 120_000);
+        const hwmKB = statusKB(ours.pid, 'VmHWM');
+        let j: { completed: number; errors: number; peakOpen: number; firstErrors: string[]; seconds: number };
+        try {
+          j = JSON.parse(res.stdout.trim().split('\n').pop() ?? '');
+        } catch {
+          this.fail(`hold: exit ${res.code}: ${res.stderr.trim().slice(-400)}`);
+          continue;
+        }
+        this.m.add('holdErrors', 'ours', j.errors);
+        this.m.add('holdPeak', 'ours', j.peakOpen);
+        this.m.add('holdRss', 'ours', hwmKB / 1024);
+        log(`hold: ${j.completed}/${o.holdConnections} completed, ${j.errors} errors, ${j.peakOpen} open at once, RSS ${(baseKB / 1024).toFixed(0)} MB idle -> ${(hwmKB / 1024).toFixed(0)} MB peak, ${j.seconds.toFixed(1)} s` +
+          (j.firstErrors.length ? `; first errors: ${j.firstErrors.join(' | ')}` : ''));
+        if (r === 0) this.notes.push(`Held connections: our client's RSS when idle after start-up was ${(baseKB / 1024).toFixed(0)} MB.`);
+      } finally {
+        await ours.stop();
+      }
+    }
+  }
+
+  // ---- phase 3: cold start, a fresh process of each kind per round ----
+  async phaseCold(): Promise<void> {
+    if (!this.has('cold')) return;
+    const url = this.lab.web.url('/healthz');
+    for (let r = 0; r < this.o.rounds; r++) {
+      for (const who of this.order<Who>(r, 'ours', 'native')) {
+        if (who === 'ours') {
+          const profile = await this.lab.openvpn!.clientProfile({ name: `${this.profileName('ours-cold')}.ovpn` });
+          const c = await startOurs({ mode: this.mode, profile });
+          try {
+            const at = await firstByteThroughProxy(c.proxyUrl, url);
+            const ms = at - c.spawnedAt;
+            this.m.add('cold', 'ours', ms);
+            log(`cold start ours: ready after ${(c.readyAt - c.spawnedAt).toFixed(0)} ms, first byte after ${ms.toFixed(0)} ms`);
+          } catch (e) {
+            this.fail(`cold start ours: ${(e as Error).message}`);
+          } finally {
+            await c.stop();
+          }
+        } else {
+          const n = await startNative(this.lab, this.profileName('native-cold'));
+          try {
+            const launched = performance.now();
+            const res = await runCmd('curl', ['-sS', '--max-time', '30', '-o', '/dev/null', '-w', '%{json}', url], 40_000, n.ns);
+            const info = parseCurl(res.stdout);
+            if (res.code !== 0 || info.http_code !== 200) throw new Error(`curl exit ${res.code}, HTTP ${info.http_code}`);
+            // curl's own clock starts after `ip netns exec` and curl have loaded; count only its time to first byte.
+            const ms = launched - n.spawnedAt + info.time_starttransfer * 1000;
+            this.m.add('cold', 'native', ms);
+            log(`cold start native: up after ${(n.upAt - n.spawnedAt).toFixed(0)} ms, first byte after ${ms.toFixed(0)} ms`);
+          } catch (e) {
+            this.fail(`cold start native: ${(e as Error).message}`);
+          } finally {
+            await n.stop();
+          }
+        }
+      }
+    }
+  }
+
+  // ---- phase 4: single download through the impairment relay (one relay per client, both on srv) ----
+  async phaseLoss(): Promise<void> {
+    if (!this.has('loss')) return;
+    const o = this.o;
+    const target = `${this.lab.addr.srv}:${this.lab.openvpn!.port}`;
+    const relayArgs = ['--target', target, '--drop', String(o.lossRate), '--seed', '1'];
+    const relays: RelayProcess[] = [];
+    let ours: OursClient | undefined;
+    let native: NativeProc | undefined;
+    try {
+      relays.push(await this.lab.startRelayIn('srv', 2194, relayArgs));
+      relays.push(await this.lab.startRelayIn('srv', 2195, relayArgs));
+      ours = await this.ours('ours-loss', 2194);
+      native = await startNative(this.lab, 'native-loss', 2195);
+      const sides = { ours: this.oursSide(ours), native: this.nativeSide(native) };
+      for (let r = 0; r < o.rounds; r++) {
+        for (const s of this.order(r, sides.ours, sides.native)) {
+          const x = await this.bulk(s, 'down', 1, o.lossBytes, 'lossy download');
+          if (x) this.m.add('loss', s.who, x.mbps);
+        }
+      }
+      const [a, b] = await Promise.all(relays.map((x) => x.stats()));
+      const pct = (d: { received: number; dropped: number }): string => `${((100 * d.dropped) / Math.max(1, d.received)).toFixed(2)}%`;
+      this.notes.push(`Loss relays dropped: ours down ${pct(a!.down)} up ${pct(a!.up)} of ${a!.down.received}/${a!.up.received} datagrams; ` +
+        `native down ${pct(b!.down)} up ${pct(b!.up)} of ${b!.down.received}/${b!.up.received}.`);
+    } finally {
+      await ours?.stop();
+      await native?.stop();
+      for (const x of relays) await x.stop().catch(() => undefined);
+    }
+  }
+
+  // ---- optional: a CPU profile of our client during single downloads ----
+  async phaseProfile(): Promise<void> {
+    const dir = this.o.profileDir;
+    if (!dir) return;
+    mkdirSync(dir, { recursive: true });
+    const before = new Set(readdirSync(dir));
+    const ours = await this.ours('ours-prof', undefined, ['--cpu-prof', '--cpu-prof-dir', dir]);
+    try {
+      const side = this.oursSide(ours);
+      await this.bulk(side, 'down', 1, 5 * MB, 'profile warm-up');
+      for (let r = 0; r < Math.max(1, Math.min(2, this.o.rounds)); r++) await this.bulk(side, 'down', 1, this.o.bulkBytes, 'profiled download');
+    } finally {
+      await ours.stop(15_000);
+    }
+    const fresh = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
+    const newest = fresh.map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+    if (!newest) {
+      this.fail(`profile: no .cpuprofile appeared in ${dir} (did our client exit cleanly on SIGTERM?)`);
+      return;
+    }
+    this.profileSummary = summarizeProfile(JSON.parse(readFileSync(newest, 'utf8')) as CpuProfile, 20);
+    log(`profile written to ${newest}\n${formatProfileSummary(this.profileSummary)}`);
+  }
+
+  result(startedAt: Date, t0: number, machine: BenchResult['machine']): BenchResult & { profile?: ProfileSummary; failures: string[] } {
+    const o = this.o;
+    return {
+      schema: 1,
+      startedAt: startedAt.toISOString(),
+      durationS: (performance.now() - t0) / 1000,
+      quick: o.quick,
+      oursMode: this.mode === 'cli' ? 'CLI (node dist/cli/main.js openvpn PROFILE --http-proxy 127.0.0.1:0)' : 'temporary shim (bench/ours-shim.ts via tsx: VpnTunnel + HttpProxy)',
+      machine,
+      settings: {
+        rounds: o.rounds, bulkBytes: o.bulkBytes, parallel: o.parallel, parallelBytes: o.parallelBytes, lossBytes: o.lossBytes,
+        lossRate: o.lossRate, rpsConnections: o.rpsConnections, rpsSeconds: o.rpsSeconds, rpsBodyBytes: o.rpsBodyBytes,
+        holdConnections: o.holdConnections, holdBytes: o.holdBytes, holdIntervalMs: o.holdIntervalMs, only: o.only,
+      },
+      metrics: this.m.used(),
+      notes: this.notes,
+      failures: this.failures,
+      ...(this.profileSummary ? { profile: this.profileSummary } : {}),
+    };
+  }
+}
+
+const METHOD_NOTES = [
+  'Server: the lab\'s OpenVPN 2.6 (Debian) in its own namespace, UDP, AES-256-GCM, `duplicate-cn` so both clients can be connected at once. Web host: Node HTTP server behind the server (bodies from an AES-CTR keystream).',
+  'Ours: our client as a child process in the root namespace, curl -x http://127.0.0.1:PORT (absolute-form requests through the HTTP proxy, so the proxy parses HTTP both ways). Native: the stock `openvpn` client (kernel tun, kernel TCP) in the nat namespace, curl there straight at the web host.',
+  'Mbit/s = bytes / curl\'s time_total (for N connections: one curl with --parallel --parallel-immediate, total bytes / the longest transfer). Each round moves the stated total; uploads POST a random file with `-T` and the byte count the web host received is checked.',
+  'Loss: two identical relay processes (test/lab/impair.ts, 1% drop each direction, seed 1) in the srv namespace in front of the same server; ours reaches its relay over root->srv veth, native over nat->srv veth. Same relay code, same hop count, same seed.',
+  'Cold start: ours = spawn of the client process to the first response byte of a GET through its proxy (sent the moment the ready line appears). Native = spawn of openvpn to "Initialization Sequence Completed" (log polled every 5 ms) plus curl\'s time to first byte in the namespace.',
+  'Request rate: bench/loadgen.ts (undici; ours through ProxyAgent = one CONNECT tunnel per connection, so the proxy only relays; native run in the nat namespace with ip netns exec), 1 s warm-up excluded.',
+  'CPU per GB: utime+stime of the client process only (/proc/PID/stat) over each transfer. The native client\'s kernel work (tun, TCP, the encrypted UDP socket) is partly charged elsewhere (softirq, curl), so its figure is a lower bound; ours includes our whole TCP/IP stack.',
+  'Held connections: a fresh client per round; bench/hold.ts opens them over 1 s (absolute-form GET /trickle, 1 byte per 500 ms); RSS peak = VmHWM of our client process.',
+];
+
+async function main(): Promise<number> {
+  let o: BenchOptions;
+  try {
+    o = parseBenchArgs(process.argv.slice(2));
+  } catch (e) {
+    process.stderr.write(`bench: ${(e as Error).message}\n`);
+    return 2;
+  }
+  if (o.help) {
+    process.stdout.write(BENCH_HELP);
+    return 0;
+  }
+  const pre = labPrereqs(['openvpn', 'curl']);
+  if (!pre.ok) {
+    process.stderr.write(`bench: cannot run: ${pre.reason}\n`);
+    return 2;
+  }
+  installChildCleanup();
+  const startedAt = new Date();
+  const t0 = performance.now();
+  const mode = o.ours === 'auto' ? await detectOursMode() : o.ours;
+  log(`our client: ${mode === 'cli' ? 'CLI' : 'temporary shim (the CLI has no --http-proxy yet)'}; ${o.quick ? 'quick' : 'full'} run, ${o.rounds} round(s)`);
+  const machine = await machineInfo();
+  const load = loadavg();
+  log('starting the lab');
+  const lab = await startLab({ openvpn: { proto: 'udp', dataCiphers: 'AES-256-GCM', extra: ['duplicate-cn'] }, iperf: false });
+  const b = new Bench(o, lab, mode);
+  b.notes.push(`Load average when the run started: ${load.map((x) => x.toFixed(2)).join(' ')} (other work on this ${machine.cores}-core machine skews both clients alike, not necessarily equally).`);
+  try {
+    await b.phaseMain();
+    await b.phaseHold();
+    await b.phaseCold();
+    await b.phaseLoss();
+    await b.phaseProfile();
+  } catch (e) {
+    b.fail(`aborted: ${(e as Error).stack ?? e}`);
+  } finally {
+    await lab.stop().catch((e: unknown) => log(`lab teardown: ${(e as Error).message}`));
+  }
+  const res = b.result(startedAt, t0, machine);
+  res.notes.unshift(...METHOD_NOTES);
+  for (const f of b.failures) res.notes.push(`FAILURE: ${f.split('\n')[0]}`);
+  process.stdout.write(`\n${formatTable(res.metrics)}\n\n`);
+  if (res.profile) process.stdout.write(`${formatProfileSummary(res.profile)}\n\n`);
+  if (o.outDir) {
+    mkdirSync(o.outDir, { recursive: true });
+    writeFileSync(join(o.outDir, 'latest.json'), `${JSON.stringify(res, null, 2)}\n`);
+    let md = toMarkdown(res);
+    if (res.profile) md += `\n## Where our client's time goes (single download, node --cpu-prof)\n\n\`\`\`\n${formatProfileSummary(res.profile)}\n\`\`\`\n`;
+    writeFileSync(join(o.outDir, 'latest.md'), md);
+    log(`wrote ${join(o.outDir, 'latest.json')} and latest.md`);
+  }
+  log(`done in ${res.durationS.toFixed(0)} s${b.failures.length ? `, ${b.failures.length} failure(s)` : ''}`);
+  await sleep(0);
+  return b.failures.length ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`bench: ${(e as Error).stack ?? e}\n`);
+    process.exit(1);
+  },
+);
