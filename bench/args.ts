@@ -25,8 +25,6 @@ export interface BenchOptions {
   holdIntervalMs: number;
   /** Scenarios to run. */
   only: Scenario[];
-  /** How our client is started: the CLI (dist/cli/main.js), the temporary shim, or whichever exists. */
-  ours: 'auto' | 'cli' | 'shim';
   /** Where latest.json / latest.md go; undefined = do not write. */
   outDir: string | undefined;
   /** Take a `node --cpu-prof` profile of our client during single-connection downloads, into this directory. */
@@ -50,7 +48,6 @@ namespace) against the stock openvpn client (kernel tun and TCP, curl in the nat
   --rps-seconds S         load generator run time (default 10)
   --hold N                connections held open at once (default 1000)
   --only a,b,...          scenarios: ${SCENARIOS.join(', ')} (default all)
-  --ours cli|shim|auto    how our client is started (default auto: the CLI if it has --http-proxy)
   --out DIR               results directory (default bench/results)
   --no-write              do not write results
   --profile DIR           also take a node --cpu-prof profile of our client during single downloads
@@ -82,7 +79,6 @@ export function defaultOptions(quick: boolean): BenchOptions {
     holdBytes: quick ? 6 : 20,
     holdIntervalMs: 500,
     only: [...SCENARIOS],
-    ours: 'auto',
     outDir: 'bench/results',
     profileDir: undefined,
     help: false,
@@ -140,12 +136,6 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
           if (!(SCENARIOS as readonly string[]).includes(n)) throw new Error(`--only: unknown scenario ${n} (known: ${SCENARIOS.join(', ')})`);
         }
         o.only = names as Scenario[];
-        break;
-      }
-      case '--ours': {
-        const v = value();
-        if (v !== 'cli' && v !== 'shim' && v !== 'auto') throw new Error(`--ours ${v}: expected cli, shim or auto`);
-        o.ours = v;
         break;
       }
       case '--out': {

@@ -1,6 +1,6 @@
 /**
- * The two clients under test: ours (the CLI with --http-proxy, or the temporary shim, as a child process in
- * the root namespace) and the stock openvpn client (a daemon in the lab's nat namespace).
+ * The two clients under test: ours (`node dist/cli/main.js openvpn PROFILE --http-proxy 127.0.0.1:0`, a child
+ * process in the root namespace) and the stock openvpn client (a daemon in the lab's nat namespace).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
@@ -10,16 +10,14 @@ import type { Daemon, Lab } from '../test/lab/index.js';
 import { comm, runCmd, sleep, track } from './proc.js';
 import { parseReadyLine } from './ready-line.js';
 
-export type OursMode = 'cli' | 'shim';
-
 const ROOT = join(import.meta.dirname, '..');
 const CLI = join(ROOT, 'dist/cli/main.js');
 
-/** 'cli' if dist/cli/main.js exists and its help mentions --http-proxy, else 'shim'. */
-export async function detectOursMode(): Promise<OursMode> {
-  if (!existsSync(CLI)) return 'shim';
+/** Throws unless dist/cli/main.js exists and has --http-proxy (run `npm run build`). */
+export async function checkCli(): Promise<void> {
+  if (!existsSync(CLI)) throw new Error(`${CLI} is missing: run npm run build (npm run bench does)`);
   const r = await runCmd(process.execPath, [CLI, '--help'], 15_000);
-  return /--http-proxy/.test(r.stdout + r.stderr) ? 'cli' : 'shim';
+  if (!/--http-proxy/.test(r.stdout + r.stderr)) throw new Error(`${CLI} has no --http-proxy: rebuild (npm run build)`);
 }
 
 export interface OursClient {
@@ -35,12 +33,12 @@ export interface OursClient {
   stop(graceMs?: number): Promise<void>;
 }
 
-/** Starts our client on `profile` and waits for its ready line. */
-export async function startOurs(o: { mode: OursMode; profile: string; nodeArgs?: string[]; timeoutMs?: number }): Promise<OursClient> {
-  const args =
-    o.mode === 'cli'
-      ? [...(o.nodeArgs ?? []), CLI, 'openvpn', o.profile, '--http-proxy', '127.0.0.1:0', '--socks-proxy', 'off', '--log-level', 'warn']
-      : [...(o.nodeArgs ?? []), '--import', 'tsx', join(ROOT, 'bench/ours-shim.ts'), o.profile, '--http-proxy', '127.0.0.1:0'];
+/**
+ * Starts our CLI on `profile` with only the HTTP proxy (ephemeral port; --log-level warn, so no line per proxied
+ * connection) and waits for its ready line.
+ */
+export async function startOurs(o: { profile: string; nodeArgs?: string[]; timeoutMs?: number }): Promise<OursClient> {
+  const args = [...(o.nodeArgs ?? []), CLI, 'openvpn', o.profile, '--http-proxy', '127.0.0.1:0', '--socks-proxy', 'off', '--log-level', 'warn'];
   const spawnedAt = performance.now();
   const child = track(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
   const lines: string[] = [];

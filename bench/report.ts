@@ -29,7 +29,7 @@ export interface BenchResult {
   startedAt: string;
   durationS: number;
   quick: boolean;
-  /** How our client ran: 'cli' (node dist/cli/main.js) or 'shim' (bench/ours-shim.ts through tsx). */
+  /** How our client ran (its command line). */
   oursMode: string;
   machine: MachineInfo;
   /** The benchmark's settings (sizes, rounds, ...). */

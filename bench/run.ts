@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { labPrereqs, startLab, type Lab, type RelayProcess } from '../test/lab/index.js';
 import { BENCH_HELP, parseBenchArgs, type BenchOptions, type Scenario } from './args.js';
-import { detectOursMode, firstByteThroughProxy, startNative, startOurs, type NativeProc, type OursClient, type OursMode } from './clients.js';
+import { checkCli, firstByteThroughProxy, startNative, startOurs, type NativeProc, type OursClient } from './clients.js';
 import { cpuSeconds, installChildCleanup, machineInfo, runCmd, sleep, statusKB } from './proc.js';
 import { formatProfileSummary, summarizeProfile, type CpuProfile, type ProfileSummary } from './profile-summary.js';
 import { formatTable, toMarkdown, type BenchResult, type Metric } from './report.js';
@@ -91,7 +91,6 @@ class Bench {
   constructor(
     readonly o: BenchOptions,
     readonly lab: Lab,
-    readonly mode: OursMode,
   ) {
     mkdirSync(this.tmp, { recursive: true });
     process.on('exit', () => rmSync(this.tmp, { recursive: true, force: true }));
@@ -141,7 +140,7 @@ class Bench {
   async ours(tag: string, port?: number, nodeArgs?: string[]): Promise<OursClient> {
     const s = this.lab.openvpn!;
     const profile = await s.clientProfile({ name: `${this.profileName(tag)}.ovpn`, ...(port ? { remote: { host: this.lab.addr.srv, port } } : {}) });
-    return startOurs({ mode: this.mode, profile, nodeArgs });
+    return startOurs({ profile, nodeArgs });
   }
 
   /** Timeout for moving `bytes` at no less than 4 Mbit/s, at least 60 s. */
@@ -351,7 +350,7 @@ class Bench {
       for (const who of this.order<Who>(r, 'ours', 'native')) {
         if (who === 'ours') {
           const profile = await this.lab.openvpn!.clientProfile({ name: `${this.profileName('ours-cold')}.ovpn` });
-          const c = await startOurs({ mode: this.mode, profile });
+          const c = await startOurs({ profile });
           try {
             const at = await firstByteThroughProxy(c.proxyUrl, url);
             const ms = at - c.spawnedAt;
@@ -446,7 +445,7 @@ class Bench {
       startedAt: startedAt.toISOString(),
       durationS: (performance.now() - t0) / 1000,
       quick: o.quick,
-      oursMode: this.mode === 'cli' ? 'CLI (node dist/cli/main.js openvpn PROFILE --http-proxy 127.0.0.1:0)' : 'temporary shim (bench/ours-shim.ts via tsx: VpnTunnel + HttpProxy)',
+      oursMode: 'node dist/cli/main.js openvpn PROFILE --http-proxy 127.0.0.1:0 --socks-proxy off --log-level warn',
       machine,
       settings: {
         rounds: o.rounds, bulkBytes: o.bulkBytes, parallel: o.parallel, parallelBytes: o.parallelBytes, lossBytes: o.lossBytes,
@@ -492,13 +491,18 @@ async function main(): Promise<number> {
   installChildCleanup();
   const startedAt = new Date();
   const t0 = performance.now();
-  const mode = o.ours === 'auto' ? await detectOursMode() : o.ours;
-  log(`our client: ${mode === 'cli' ? 'CLI' : 'temporary shim (the CLI has no --http-proxy yet)'}; ${o.quick ? 'quick' : 'full'} run, ${o.rounds} round(s)`);
+  try {
+    await checkCli();
+  } catch (e) {
+    process.stderr.write(`bench: ${(e as Error).message}\n`);
+    return 2;
+  }
+  log(`${o.quick ? 'quick' : 'full'} run, ${o.rounds} round(s)`);
   const machine = await machineInfo();
   const load = loadavg();
   log('starting the lab');
   const lab = await startLab({ openvpn: { proto: 'udp', dataCiphers: 'AES-256-GCM', extra: ['duplicate-cn'] }, iperf: false });
-  const b = new Bench(o, lab, mode);
+  const b = new Bench(o, lab);
   b.notes.push(`Load average when the run started: ${load.map((x) => x.toFixed(2)).join(' ')} (other work on this ${machine.cores}-core machine skews both clients alike, not necessarily equally).`);
   try {
     await b.phaseMain();

@@ -53,14 +53,13 @@ describe('bench arguments', () => {
   });
 
   test('values, --x=y form, --size carries to parallel and loss unless given', () => {
-    const o = parseBenchArgs(['--rounds', '5', '--size=50', '--loss-size', '10', '--only', 'download,cold', '--no-write', '--ours', 'shim']);
+    const o = parseBenchArgs(['--rounds', '5', '--size=50', '--loss-size', '10', '--only', 'download,cold', '--no-write']);
     assert.equal(o.rounds, 5);
     assert.equal(o.bulkBytes, 50e6);
     assert.equal(o.parallelBytes, 50e6);
     assert.equal(o.lossBytes, 10e6);
     assert.deepEqual(o.only, ['download', 'cold']);
     assert.equal(o.outDir, undefined);
-    assert.equal(o.ours, 'shim');
     assert.equal(parseBenchArgs(['--help']).help, true);
   });
 
@@ -68,7 +67,6 @@ describe('bench arguments', () => {
     assert.throws(() => parseBenchArgs(['--rounds', '0']), /--rounds 0/);
     assert.throws(() => parseBenchArgs(['--rounds']), /needs a value/);
     assert.throws(() => parseBenchArgs(['--only', 'download,bogus']), /unknown scenario bogus/);
-    assert.throws(() => parseBenchArgs(['--ours', 'kernel']), /expected cli, shim or auto/);
     assert.throws(() => parseBenchArgs(['--frobnicate']), /unknown option --frobnicate/);
     assert.throws(() => parseBenchArgs(['--loss', '0.9']), /--loss/);
   });
