@@ -3,7 +3,7 @@
  * (proxies piping a client socket to it, TLS over it) works unchanged.
  *
  * - 'connect'/'ready' when the handshake completes; 'error' with a VpnError (CONN_REFUSED, HOST_UNREACHABLE,
- *   CONNECT_TIMEOUT, TRANSPORT_CLOSED for a reset or a dead peer), then 'close'.
+ *   CONNECT_TIMEOUT, TRANSPORT_CLOSED for a reset or a dead peer), then 'close' (with hadError, as net.Socket).
  * - write() applies backpressure: a chunk's callback is held while the connection's send buffer is over
  *   its limit, so write() returns false once writableHighWaterMark more bytes queue up; 'drain' follows.
  * - end() sends FIN after the queued data (half-close); with allowHalfOpen false (the net default) the
@@ -43,6 +43,7 @@ export class TcpSocket extends Duplex implements ConnEvents {
   private written = 0;
   private pendingCb: WriteCb | undefined;
   private failed = false;
+  private closedWithError = false;
 
   constructor(
     private readonly conn: TcpConnection,
@@ -146,6 +147,7 @@ export class TcpSocket extends Duplex implements ConnEvents {
   }
   override _destroy(err: Error | null, cb: (err: Error | null) => void): void {
     this.connecting = false;
+    this.closedWithError = err !== null && err !== undefined;
     const c = this.conn;
     if (c.events === this) {
       c.events = undefined;
@@ -159,6 +161,12 @@ export class TcpSocket extends Duplex implements ConnEvents {
     }
     this.pendingCb = undefined;
     cb(err);
+  }
+
+  /** 'close' carries `hadError` as net.Socket's does (true after a reset, refusal, timeout or destroy(err)). */
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event === 'close' && args.length === 0) return super.emit('close', this.closedWithError);
+    return super.emit(event, ...args);
   }
 
   // ---- net.Socket API ----
