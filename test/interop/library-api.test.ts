@@ -176,6 +176,13 @@ describe('library: connect() through a real OpenVPN server', { skip: pre.skip, t
     assert.ok(b.rttMs >= 0 && b.rttMs < 3000);
   });
 
+  test('vpn.lookup by name through the tunnel DNS (pushed server, search domain), NXDOMAIN as DNS_NXDOMAIN', async () => {
+    assert.deepEqual(await vpn.lookup(lab.web.name), [lab.web.host]);
+    assert.deepEqual(await vpn.lookup('web'), [lab.web.host]);
+    assert.equal((await vpn.lookupDetails('web')).name, lab.web.name);
+    await assert.rejects(vpn.lookup(`nope.${lab.web.domain}`), (e: Error & { code?: string }) => e.code === 'DNS_NXDOMAIN');
+  });
+
   test('vpn.lookup: a literal and localhost never leave the process', async () => {
     assert.deepEqual(await vpn.lookup(lab.web.host), [lab.web.host]);
     assert.deepEqual(await vpn.lookup('localhost'), ['127.0.0.1']);
