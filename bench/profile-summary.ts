@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 
 export interface CpuProfile {
-  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number }[];
+  nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number }; hitCount?: number; children?: number[] }[];
   samples?: number[];
   timeDeltas?: number[];
   startTime: number;
@@ -24,6 +24,8 @@ export interface SelfTime {
   ms: number;
   /** Percent of busy time. */
   pct: number;
+  /** The nearest caller in our own code (dist/ or src/) on the paths that spent most of this time, if any. */
+  via?: string;
 }
 
 export interface ProfileSummary {
@@ -55,6 +57,16 @@ export function summarizeProfile(p: CpuProfile, top = 25): ProfileSummary {
     const per = hits ? (p.endTime - p.startTime) / hits : 0;
     for (const n of p.nodes) selfUs.set(n.id, (n.hitCount ?? 0) * per);
   }
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const ourCaller = (id: number): string | undefined => {
+    for (let q = parent.get(id), depth = 0; q !== undefined && depth < 30; q = parent.get(q), depth++) {
+      const f = byId.get(q)?.callFrame;
+      if (f && /\/(dist|src)\//.test(f.url)) return `${f.functionName || '(anonymous)'} (${shortUrl(f.url)}:${f.lineNumber + 1})`;
+    }
+    return undefined;
+  };
+  const callers = new Map<string, Map<string, number>>();
   const agg = new Map<string, SelfTime>();
   let totalUs = 0;
   let idleUs = 0;
@@ -70,6 +82,17 @@ export function summarizeProfile(p: CpuProfile, top = 25): ProfileSummary {
     const e = agg.get(key);
     if (e) e.ms += us / 1000;
     else agg.set(key, { fn, where, ms: us / 1000, pct: 0 });
+    const via = /\/(dist|src)\//.test(n.callFrame.url) ? undefined : ourCaller(id);
+    if (via) {
+      const m = callers.get(key) ?? new Map<string, number>();
+      m.set(via, (m.get(via) ?? 0) + us);
+      callers.set(key, m);
+    }
+  }
+  for (const [key, m] of callers) {
+    const best = [...m].sort((a, b) => b[1] - a[1])[0];
+    const e = agg.get(key);
+    if (e && best) e.via = best[0];
   }
   const busyMs = (totalUs - idleUs) / 1000;
   const list = [...agg.values()].filter((e) => e.fn !== '(idle)');
@@ -81,10 +104,10 @@ export function summarizeProfile(p: CpuProfile, top = 25): ProfileSummary {
 export function formatProfileSummary(s: ProfileSummary): string {
   const lines = [
     `profile: ${(s.totalMs / 1000).toFixed(1)} s sampled, busy ${(s.busyMs / 1000).toFixed(1)} s, idle ${(s.idleMs / 1000).toFixed(1)} s`,
-    '  self ms   % busy  function  (location)',
+    '  self ms   % busy  function  (location)  <- nearest caller in our code',
   ];
   for (const e of s.top) {
-    lines.push(`${e.ms.toFixed(0).padStart(9)}  ${e.pct.toFixed(1).padStart(6)}%  ${e.fn}${e.where ? `  (${e.where})` : ''}`);
+    lines.push(`${e.ms.toFixed(0).padStart(9)}  ${e.pct.toFixed(1).padStart(6)}%  ${e.fn}${e.where ? `  (${e.where})` : ''}${e.via ? `  <- ${e.via}` : ''}`);
   }
   return lines.join('\n');
 }

@@ -405,8 +405,9 @@ class Bench {
       }
       const [a, b] = await Promise.all(relays.map((x) => x.stats()));
       const pct = (d: { received: number; dropped: number }): string => `${((100 * d.dropped) / Math.max(1, d.received)).toFixed(2)}%`;
+      const per = (d: { up: { received: number }; down: { received: number } }): string => (d.up.received / Math.max(1, d.down.received)).toFixed(2);
       this.notes.push(`Loss relays dropped: ours down ${pct(a!.down)} up ${pct(a!.up)} of ${a!.down.received}/${a!.up.received} datagrams; ` +
-        `native down ${pct(b!.down)} up ${pct(b!.up)} of ${b!.down.received}/${b!.up.received}.`);
+        `native down ${pct(b!.down)} up ${pct(b!.up)} of ${b!.down.received}/${b!.up.received}. Upstream datagrams (mostly ACKs) per downstream datagram during the downloads: ours ${per(a!)}, native ${per(b!)}.`);
     } finally {
       await ours?.stop();
       await native?.stop();
@@ -515,6 +516,7 @@ async function main(): Promise<number> {
   } finally {
     await lab.stop().catch((e: unknown) => log(`lab teardown: ${(e as Error).message}`));
   }
+  b.notes.push(`Load average when the run ended: ${loadavg().map((x) => x.toFixed(2)).join(' ')}.`);
   const res = b.result(startedAt, t0, machine);
   res.notes.unshift(...METHOD_NOTES);
   for (const f of b.failures) res.notes.push(`FAILURE: ${f.split('\n')[0]}`);

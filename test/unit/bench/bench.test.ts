@@ -133,11 +133,12 @@ describe('bench profile summary', () => {
       startTime: 0,
       endTime: 10_000,
       nodes: [
-        { id: 1, callFrame: { functionName: '(root)', url: '', lineNumber: -1 } },
+        { id: 1, callFrame: { functionName: '(root)', url: '', lineNumber: -1 }, children: [2, 3, 6] },
         { id: 2, callFrame: { functionName: '(idle)', url: '', lineNumber: -1 } },
         { id: 3, callFrame: { functionName: 'seal', url: 'file:///work/main/dist/crypto/aead.js', lineNumber: 9 } },
         { id: 4, callFrame: { functionName: 'seal', url: 'file:///work/main/dist/crypto/aead.js', lineNumber: 9 } },
         { id: 5, callFrame: { functionName: '', url: 'node:internal/dgram', lineNumber: 0 } },
+        { id: 6, callFrame: { functionName: 'send', url: 'file:///work/main/dist/transport/udp.js', lineNumber: 144 }, children: [4, 5] },
       ],
       samples: [2, 3, 4, 5, 3, 2],
       timeDeltas: [4000, 1000, 1000, 1000, 1000, 2000],
@@ -150,7 +151,9 @@ describe('bench profile summary', () => {
     assert.equal(s.top[0]!.where, 'dist/crypto/aead.js:10');
     assert.equal(s.top[0]!.ms, 3);
     assert.equal(s.top[0]!.pct, 75);
+    assert.equal(s.top[0]!.via, undefined); // our own code: no caller shown
     assert.equal(s.top[1]!.fn, '(anonymous)');
+    assert.equal(s.top[1]!.via, 'send (dist/transport/udp.js:145)');
     assert.equal(s.top.length, 2);
     assert.match(formatProfileSummary(s), /75\.0%\s+seal\s+\(dist\/crypto\/aead\.js:10\)/);
   });
