@@ -147,6 +147,7 @@ describe('stack: through the impairment relay (3% loss each way, reordering, dup
     assert.equal(r.sha256, detSha256(n, 'lossy-up'));
     const st = relay.stats();
     t.diagnostic(`lossy upload ${mbps(n, r.ms)} MB/s (${r.ms} ms); relay dropped ${st.up.dropped} up`);
+    t.diagnostic(`tcp: ${JSON.stringify(tunnel.tcp.stats)}`);
     assert.ok(st.up.dropped > 100);
   });
 });

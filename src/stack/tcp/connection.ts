@@ -456,6 +456,7 @@ export class TcpConnection {
     if (now >= this.rackAt) {
       this.rackAt = INF;
       if (this.detectLoss(now)) this.enterRecovery(now);
+      if (this.inRecovery && this.tlpAt === INF) this.armTlp(now);
     }
     if (now >= this.tlpAt) this.onTlp(now);
     if (now >= this.persistAt) this.onPersist(now);
@@ -515,18 +516,22 @@ export class TcpConnection {
 
   private onTlp(now: number): void {
     this.tlpAt = INF;
-    if (this.inRecovery || this.tlpOutstanding || this.sb.count === 0) return;
+    if (this.rtoRecovery || this.tlpOutstanding || this.sb.count === 0) return;
     this.stats.tailLossProbes++;
     this.tlpOutstanding = true;
-    // Prefer new data; otherwise resend the last segment so its ACK (with SACK) exposes any tail loss.
+    // The probe resends the highest segment not yet SACKed; new data only when every segment is SACKed.
+    // RFC 8985 prefers new data, but a receiver that defers its ACKs (Linux does until its application has
+    // read; its delayed-ACK timer is 40 ms) holds the ACK of new data too, whereas it answers a duplicate at
+    // once (D-SACK, quick-ack mode): through the lab's kernel peer, new-data probes left 40 ms stalls.
+    // Probes also run in fast recovery (not after an RTO): there the highest unSACKed segment may be a lost
+    // retransmission, which the probe repairs, or the probe's ACK lets RACK see it as lost; without this only
+    // the RTO did (a lost retransmission plus a lost ACK stalled the sender for 200 ms behind the relay).
+    let probe = this.sb.last()!;
+    for (let i = this.sb.count - 1; i >= 0 && probe.flags & SegFlag.SACKED; i--) probe = this.sb.at(i);
     const unsent = this.unsentBytes();
     const wndAvail = seqDiff(seqAdd(this.sndUna, this.sndWnd), this.sndNxt);
-    if (unsent > 0 && wndAvail > 0) {
-      this.sendNew(Math.min(unsent, this.maxSeg(), wndAvail), now);
-    } else {
-      const r = this.sb.last()!;
-      if (!(r.flags & SegFlag.SACKED)) this.retransmit(r, now);
-    }
+    if (!(probe.flags & SegFlag.SACKED)) this.retransmit(probe, now);
+    else if (unsent > 0 && wndAvail > 0 && !this.inRecovery) this.sendNew(Math.min(unsent, this.maxSeg(), wndAvail), now);
     this.rtoAt = now + this.rto;
   }
 
@@ -970,7 +975,7 @@ export class TcpConnection {
     } else if (newAck) {
       this.rtoAt = now + this.rto;
       this.armTlp(now);
-    }
+    } else if (this.inRecovery) this.armTlp(now);
     if (this.writableBlocked && this.sendBuf.length < this.cfg.sndBuf) {
       this.writableBlocked = false;
       this.events?.onDrain();
@@ -1046,8 +1051,9 @@ export class TcpConnection {
     if (r) this.retransmit(r, now);
   }
 
+  /** Arm the probe timeout (RFC 8985 7.2); also in fast recovery while no RACK timer is pending (see onTlp). */
   private armTlp(now: number): void {
-    if (!this.sackOk || this.inRecovery || this.tlpOutstanding || this.srtt === 0) {
+    if (!this.sackOk || this.rtoRecovery || (this.inRecovery && this.rackAt !== INF) || this.tlpOutstanding || this.srtt === 0) {
       this.tlpAt = INF;
       return;
     }

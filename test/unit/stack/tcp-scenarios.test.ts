@@ -225,3 +225,68 @@ test("'close' carries hadError like net.Socket: false after a clean close, true 
   assert.equal(r2.hadError, true);
   assert.equal(r2.err?.code, 'TRANSPORT_CLOSED');
 });
+
+test('tail-loss probe: with ACKs held back it resends the last segment (not new data), about 2 RTT after the burst', async () => {
+  const sim = new Sim({ delayMs: 10 }); // RTT 20 ms
+  const { client, server } = await connectPair(sim);
+  const sink = new Sink(server);
+  client.write(payload(200_000, 3));
+  await sim.run(() => sink.bytes === 200_000, 5000);
+  await sim.advance(50);
+  const sends: Array<{ t: number; seq: number }> = [];
+  sim.taps.push((dir, seg) => {
+    if (dir === 'AB' && seg.payload.length > 0) sends.push({ t: sim.clock.now(), seq: seg.seq });
+  });
+  // A receiver that defers its ACK (as Linux does while its application has not read): nothing comes back.
+  sim.blackhole.BA = true;
+  const t0 = sim.clock.now();
+  client.write(payload(2_000_000, 4)); // far more than the window: new data is always available
+  await sim.advance(100);
+  const burst = sends.filter((s) => s.t === t0);
+  assert.ok(burst.length >= 10, `burst of ${burst.length}`);
+  const highest = Math.max(...burst.map((s) => s.seq));
+  const probe = sends.find((s) => s.t > t0);
+  assert.ok(probe, 'a probe was sent');
+  assert.equal(probe.seq, highest, 'the probe repeats the highest segment sent');
+  assert.ok(probe.t - t0 >= 40 && probe.t - t0 <= 60, `probe at t+${probe.t - t0} ms (PTO = 2 SRTT + 2)`);
+  assert.equal(sim.a.stats.tailLossProbes, 1);
+  assert.equal(sim.a.stats.rtoExpirations, 0);
+  sim.blackhole.BA = false;
+  client.end();
+  await sim.run(() => sink.ended, 30_000);
+  assert.equal(sink.bytes, 2_200_000);
+});
+
+test('a lost retransmission in fast recovery is repaired by a probe, not by the RTO', async () => {
+  const sim = new Sim({ delayMs: 10 }); // RTT 20 ms; min RTO 200 ms
+  const { client, server } = await connectPair(sim);
+  const sink = new Sink(server);
+  client.write(payload(300_000, 5)); // warm up: RTT known, cwnd open
+  await sim.run(() => sink.bytes === 300_000, 5000);
+  await sim.advance(50);
+  const mss = client.connection.maxSeg();
+  const data = payload(30 * mss, 6);
+  let target = -1;
+  let xmits = 0;
+  const sends: Array<{ t: number; seq: number }> = [];
+  sim.filter = (dir, seg) => {
+    if (dir !== 'AB' || seg.payload.length === 0) return true;
+    sends.push({ t: sim.clock.now(), seq: seg.seq });
+    if (target < 0 && sends.length === 10) target = seg.seq;
+    if (seg.seq === target && xmits++ < 2) return false; // the 10th segment and its first retransmission
+    return true;
+  };
+  const t0 = sim.clock.now();
+  client.write(data); // and nothing after it: no new data can expose the lost retransmission
+  const took = await sim.run(() => sink.bytes === 300_000 + data.length, 5000);
+  const times = sends.filter((s) => s.seq === target).map((s) => s.t - t0);
+  assert.equal(times.length, 3, `sent at ${times}`);
+  assert.ok(times[1]! >= 20 && times[1]! <= 30, `first retransmission at ${times[1]} (RACK after the SACKs)`);
+  assert.ok(times[2]! - times[1]! < 100, `second at ${times[2]}: a probe ~2 RTT later, not an RTO (>= 200 ms)`);
+  assert.ok(took < 150, `done after ${took} ms`);
+  assert.equal(sim.a.stats.rtoExpirations, 0);
+  assert.equal(sim.a.stats.fastRecoveries, 1);
+  client.end();
+  await sim.run(() => sink.ended, 1000);
+  assert.equal(sink.digest, sha(Buffer.concat([payload(300_000, 5), data])));
+});
