@@ -96,7 +96,9 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
       // Truncated UDP answers are retried over TCP through our own TcpStack (created just below).
       dns: { ...(opts.dns?.length ? { servers: opts.dns } : {}), tcp: (server, port, query, timeoutMs) => dnsOverTcp(this.tcp)(server, port, query, timeoutMs) },
     });
-    this.tcp = new TcpStack(this.stack.ip, { ...opts.tcp, clock: this.clock, logger: this.log.child('tcp') });
+    // Batch per event-loop turn: one chunk per socket and one ACK per connection for all the packets that
+    // arrived together (the dgram socket hands over up to 32 per poll).
+    this.tcp = new TcpStack(this.stack.ip, { defer: setImmediate, ...opts.tcp, clock: this.clock, logger: this.log.child('tcp') });
     this.stack.registerProtocol(IpProtocol.TCP, this.tcp);
     this.client.on('connected', (info) => {
       if (this.stateValue === 'reconnecting') this.reconnects++;

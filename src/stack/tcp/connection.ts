@@ -93,7 +93,12 @@ export interface ConnHost {
   closed(conn: TcpConnection): void;
   /** A passive open completed (SYN_RECEIVED -> ESTABLISHED). */
   established(conn: TcpConnection): void;
+  /** When set, a pure ACK may wait until the current batch of packets is processed (flushDeferredAck). */
+  deferAck?: (conn: TcpConnection) => void;
 }
+
+/** Most segments a coalesced ACK may cover before it goes out at once. */
+const MAX_COALESCED_SEGMENTS = 16;
 
 export interface ConnEvents {
   onConnect(): void;
@@ -1116,7 +1121,19 @@ export class TcpConnection {
   /** Send what the windows allow, then a pure ACK if one is owed; re-arm timers; ask to be scheduled. */
   private flush(now: number): void {
     if (this.state >= TcpState.ESTABLISHED && this.state !== TcpState.TIME_WAIT) this.output(now);
-    if (this.ackNow && this.state !== TcpState.CLOSED && this.state !== TcpState.SYN_SENT) this.sendAck(now);
+    if (this.ackNow && this.state !== TcpState.CLOSED && this.state !== TcpState.SYN_SENT) {
+      // In bulk transfer, one ACK per batch of incoming packets (it acknowledges all of them, with current
+      // SACK blocks) instead of one per two segments: every ACK costs an encryption and a UDP send.
+      if (this.host.deferAck && this.state === TcpState.ESTABLISHED && this.segsUnacked < MAX_COALESCED_SEGMENTS) {
+        this.host.deferAck(this);
+      } else this.sendAck(now);
+    }
+    this.host.schedule(this);
+  }
+
+  /** The end of a batch: send the ACK that flush() deferred, unless data already carried it. */
+  flushDeferredAck(now: number): void {
+    if (this.ackNow && this.state !== TcpState.CLOSED && this.state !== TcpState.SYN_SENT && this.state !== TcpState.TIME_WAIT) this.sendAck(now);
     this.host.schedule(this);
   }
 

@@ -28,6 +28,8 @@ export interface TcpSocketOptions {
 /** What the socket needs from its stack. */
 export interface SocketDriver {
   now(): number;
+  /** Batch in-order data until the current batch of packets is processed (see TcpStackOptions.defer). */
+  readonly defer?: (fn: () => void) => void;
 }
 
 type WriteCb = (err?: Error | null) => void;
@@ -44,6 +46,11 @@ export class TcpSocket extends Duplex implements ConnEvents {
   private pendingCb: WriteCb | undefined;
   private failed = false;
   private closedWithError = false;
+  /** In-order data received in this batch, pushed as one chunk (when the driver defers). */
+  private pend: Buffer[] = [];
+  private pendBytes = 0;
+  private pendQueued = false;
+  private readonly flushPendCb = () => this.flushPending();
 
   constructor(
     private readonly conn: TcpConnection,
@@ -97,10 +104,33 @@ export class TcpSocket extends Duplex implements ConnEvents {
   }
   onData(data: Buffer): void {
     this.bytesRead += data.length;
-    this.push(data);
+    const defer = this.drv.defer;
+    if (!defer) {
+      this.push(data);
+      this.conn.rcvUnread = this.readableLength;
+      return;
+    }
+    // One push (and so one write downstream, e.g. to a proxy client) per batch instead of per segment.
+    this.pend.push(data);
+    this.pendBytes += data.length;
+    this.conn.rcvUnread = this.readableLength + this.pendBytes;
+    if (!this.pendQueued) {
+      this.pendQueued = true;
+      defer(this.flushPendCb);
+    }
+  }
+  private flushPending(): void {
+    this.pendQueued = false;
+    const n = this.pend.length;
+    if (n === 0) return;
+    const chunk = n === 1 ? this.pend[0]! : Buffer.concat(this.pend, this.pendBytes);
+    this.pend = [];
+    this.pendBytes = 0;
+    if (!this.destroyed) this.push(chunk);
     this.conn.rcvUnread = this.readableLength;
   }
   onEnd(): void {
+    this.flushPending();
     this.push(null);
   }
   onDrain(): void {
@@ -112,6 +142,7 @@ export class TcpSocket extends Duplex implements ConnEvents {
   }
   onError(err: VpnError): void {
     if (this.failed) return;
+    this.flushPending(); // data that arrived before the reset is delivered, as with a kernel socket
     this.failed = true;
     this.connecting = false;
     process.nextTick(() => {
@@ -154,7 +185,7 @@ export class TcpSocket extends Duplex implements ConnEvents {
       if (!c.isClosed()) {
         if (err) c.reset(this.drv.now());
         else {
-          c.rcvUnread = this.readableLength;
+          c.rcvUnread = this.readableLength + this.pendBytes;
           c.close(this.drv.now());
         }
       }

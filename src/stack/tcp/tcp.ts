@@ -67,6 +67,13 @@ export interface TcpStackOptions {
   synBacklog?: number;
   /** Out-of-order pieces kept per connection (default 2048). */
   oooMaxPieces?: number;
+  /**
+   * Run `fn` once the current batch of incoming packets is processed (e.g. `setImmediate`): then in-order data
+   * reaches sockets in one chunk per batch instead of one per segment, and pure ACKs of established
+   * connections are coalesced to one per batch (capped at 16 segments). Leave unset for step-by-step
+   * behaviour (the simulated-clock tests); VpnTunnel sets it.
+   */
+  defer?: (fn: () => void) => void;
 }
 
 export interface TcpConnectOptions {
@@ -164,11 +171,30 @@ export class TcpStack implements ProtocolHandler {
       schedule: (c) => this.schedule(c),
       closed: (c) => this.onClosed(c),
       established: (c) => this.onEstablished(c),
+      deferAck: opts.defer ? (c) => this.deferAck(c) : undefined,
     };
+    this.defer = opts.defer;
   }
 
   now(): number {
     return this.clock.now();
+  }
+
+  /** See TcpStackOptions.defer; undefined = deliver and ACK at once. */
+  readonly defer: ((fn: () => void) => void) | undefined;
+  private readonly ackQueue = new Set<TcpConnection>();
+  private ackFlushQueued = false;
+
+  private deferAck(c: TcpConnection): void {
+    this.ackQueue.add(c);
+    if (this.ackFlushQueued) return;
+    this.ackFlushQueued = true;
+    this.defer!(() => {
+      this.ackFlushQueued = false;
+      const now = this.clock.now();
+      for (const conn of this.ackQueue) conn.flushDeferredAck(now);
+      this.ackQueue.clear();
+    });
   }
 
   private config(): TcpConfig {
