@@ -198,8 +198,8 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
   send(packet: Uint8Array): void {
     const data = this.key?.data;
     if (this.state !== 'connected' || !data || !this.transport) return;
-    const wire = data.encrypt(packet);
-    this.transport.send(wire);
+    // encrypt() returns a fresh buffer that nothing else holds: hand it over without a copy.
+    this.transport.send(data.encrypt(packet), true);
     this.lastSentAt = this.clock.now();
     this.counters.packetsOut++;
     this.counters.bytesOut += packet.length;

@@ -20,6 +20,8 @@ export interface IpSender {
   localAddress(): number;
   /** Link MTU (largest IPv4 packet). */
   mtu(): number;
+  /** Optional: like sendIp, but `fill` writes the payload (`length` bytes) straight into the packet at `offset`. */
+  sendIpWith?(dst: number, protocol: number, length: number, fill: (out: Uint8Array, offset: number) => void, opts?: IpSendOptions): void;
 }
 
 /** A transport protocol handler registered with the IP layer for one protocol number. */

@@ -15,8 +15,11 @@ export interface Transport {
   readonly kind: 'udp' | 'tcp';
   /** Resolve when ready to send (UDP: socket bound and connected; TCP: connection established). */
   connect(): Promise<void>;
-  /** Send one packet. Never throws; failures surface as 'error'. */
-  send(packet: Uint8Array): void;
+  /**
+   * Send one packet. Never throws; failures surface as 'error'. With `owned`, the caller hands the buffer
+   * over (it will never touch it again), so the transport need not copy it.
+   */
+  send(packet: Uint8Array, owned?: boolean): void;
   on<E extends keyof TransportEvents>(event: E, listener: TransportEvents[E]): this;
   off<E extends keyof TransportEvents>(event: E, listener: TransportEvents[E]): this;
   /** Close and release every handle; resolves once closed. Idempotent. */

@@ -152,14 +152,18 @@ export class UdpTransport extends TransportEmitter implements Transport {
    * Send one datagram. The bytes are copied, so the caller may reuse its buffer at once (Node may queue
    * the datagram when the socket buffer is full). Dropped (and counted) when not open.
    */
-  send(packet: Uint8Array): void {
+  send(packet: Uint8Array, owned = false): void {
     const sock = this.socket;
     if (this.state !== 'open' || !sock) {
       this.droppedNotOpen++;
       return;
     }
-    const copy = Buffer.allocUnsafe(packet.length);
-    copy.set(packet);
+    let copy: Uint8Array;
+    if (owned) copy = packet;
+    else {
+      copy = Buffer.allocUnsafe(packet.length);
+      copy.set(packet);
+    }
     this.packetsSent++;
     try {
       sock.send(copy, this.onSendDone);

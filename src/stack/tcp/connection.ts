@@ -87,6 +87,11 @@ export interface InSegment {
 export interface ConnHost {
   /** A complete TCP segment (checksum set) for the IP layer. */
   output(conn: TcpConnection, segment: Uint8Array): void;
+  /**
+   * Optional: have the IP layer allocate the packet and call `fill` to write the segment (`length` bytes)
+   * straight into it at `offset` (saves a buffer and a copy per segment).
+   */
+  outputWith?(conn: TcpConnection, length: number, fill: (out: Uint8Array, offset: number) => void): void;
   /** Re-evaluate the connection's timer deadline. */
   schedule(conn: TcpConnection): void;
   /** The connection reached CLOSED: forget it. */
@@ -1281,8 +1286,6 @@ export class TcpConnection {
       }
     }
     const hl = 20 + tcpOptionsLength(o);
-    const buf = new Uint8Array(hl + dataLen);
-    if (dataLen > 0) this.sendBuf.copyOut(dataOff, dataLen, buf, hl);
     const init = this.txInit;
     init.seq = seq;
     init.flags = flags;
@@ -1298,10 +1301,27 @@ export class TcpConnection {
       init.ack = 0;
       init.window = 0;
     }
-    writeTcpHeader(init, dataLen, buf, 0, this.pseudo);
     this.stats.segmentsOut++;
+    if (this.host.outputWith) {
+      this.fillArgs.dataOff = dataOff;
+      this.fillArgs.dataLen = dataLen;
+      this.fillArgs.hl = hl;
+      this.host.outputWith(this, hl + dataLen, this.fillSegment);
+      return;
+    }
+    const buf = new Uint8Array(hl + dataLen);
+    if (dataLen > 0) this.sendBuf.copyOut(dataOff, dataLen, buf, hl);
+    writeTcpHeader(init, dataLen, buf, 0, this.pseudo);
     this.host.output(this, buf);
   }
+
+  /** emit()'s segment writer for host.outputWith (one bound function, no closure per segment). */
+  private readonly fillArgs = { dataOff: 0, dataLen: 0, hl: 0 };
+  private readonly fillSegment = (out: Uint8Array, off: number): void => {
+    const a = this.fillArgs;
+    if (a.dataLen > 0) this.sendBuf.copyOut(a.dataOff, a.dataLen, out, off + a.hl);
+    writeTcpHeader(this.txInit, a.dataLen, out, off, this.pseudo);
+  };
 
   private sendAck(now: number): void {
     this.emit(this.sndNxt, TcpFlag.ACK, 0, 0, now);

@@ -166,8 +166,10 @@ export class TcpStack implements ProtocolHandler {
       keepAliveProbes: opts.keepAliveProbes ?? 9,
       oooMaxPieces: opts.oooMaxPieces ?? 2048,
     };
+    const ipWith = this.ip.sendIpWith;
     this.host = {
       output: (c, segment) => this.ip.sendIp(c.remoteAddr, 6, segment),
+      outputWith: ipWith ? (c, length, fill) => ipWith.call(this.ip, c.remoteAddr, 6, length, fill) : undefined,
       schedule: (c) => this.schedule(c),
       closed: (c) => this.onClosed(c),
       established: (c) => this.onEstablished(c),
