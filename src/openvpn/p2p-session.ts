@@ -9,6 +9,7 @@ import { OCC_MAGIC, OCC_OP, PING_MAGIC, buildOccMessage, isOccExit, isPing, occO
 import type { OpenVpnProfile, ProfileRemote } from './profile-types.js';
 import type { CloseReason, ConnectedInfo, SessionCounters, SessionEvents, SessionOptions } from './session.js';
 import { occResponse, p2pOccOptionsString, staticKeyChannelFromProfile, type StaticKeyChannel } from './static-key.js';
+import { asVpnError, createRemoteTransport } from './remote-transport.js';
 
 /** How often we ask a silent peer for its OCC string while waiting for it to show up. */
 const PROBE_INTERVAL_MS = 1000;
@@ -105,25 +106,19 @@ export class P2pSession extends EventEmitter<SessionEvents> {
     const r = this.remote;
     this.emit('connecting', { remote: { host: r.host, port: r.port, proto: r.proto } });
     this.log.info(`connecting to ${r.host}:${r.port}/${r.proto} (${this.profile.mode === 'static-key' ? 'static key' : 'plaintext, no encryption'})`);
-    const t = this.opts.createTransport(r.proto, { host: r.host, port: r.port, connectTimeoutMs: r.connection.connectTimeout * 1000 });
+    const t = createRemoteTransport(r, this.opts.createTransport, {
+      onPacket: (p) => this.onWirePacket(p),
+      isUp: () => this.state === 'connected',
+      isActive: () => this.state === 'connecting' || this.state === 'connected',
+      fail: (e) => this.fail('transport-error', e),
+      log: this.log,
+      peer: 'peer',
+    });
     this.transport = t;
-    t.on('packet', (p) => this.onWirePacket(p));
-    t.on('error', (e) => {
-      if ((e as { fatal?: boolean }).fatal === false) {
-        this.log.debug(`transport: ${e.message}`);
-        return;
-      }
-      this.fail('transport-error', e instanceof VpnError ? e : new VpnError('TRANSPORT_ERROR', e.message));
-    });
-    t.on('close', () => {
-      if (this.state === 'connecting' || this.state === 'connected') {
-        this.fail('transport-error', new VpnError('TRANSPORT_CLOSED', `the peer closed the ${r.proto.toUpperCase()} connection`));
-      }
-    });
     try {
       await t.connect();
     } catch (e) {
-      this.fail('transport-error', e instanceof VpnError ? e : new VpnError('TRANSPORT_ERROR', String(e)));
+      this.fail('transport-error', asVpnError(e));
       return;
     }
     this.startedAt = this.clock.now();

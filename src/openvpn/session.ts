@@ -14,6 +14,7 @@ import type { OpenVpnProfile, ProfileRemote } from './profile-types.js';
 import { PushAccumulator, parseServerMessage, type PushedOptions } from './push.js';
 import type { TlsSettings } from './tls-session.js';
 import { createControlWrap, type ControlWrap } from './wrap.js';
+import { asVpnError, createRemoteTransport } from './remote-transport.js';
 import { compressionPeerInfo, framingFor, occHasCompLzo, type CompressionFraming } from './compress.js';
 
 /** What the server gave us once the tunnel is up (the `connected` event). */
@@ -225,32 +226,19 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
     this.emit('connecting', { remote: where });
     this.log.info(`connecting to ${r.host}:${r.port} over ${r.proto.toUpperCase()}`);
     this.startedAt = this.clock.now();
-    const t = this.opts.createTransport(r.proto, {
-      host: r.host,
-      port: r.port,
-      connectTimeoutMs: r.connection.connectTimeout * 1000,
+    const t = createRemoteTransport(r, this.opts.createTransport, {
+      onPacket: (p) => this.onWirePacket(p),
+      isUp: () => this.state === 'connected',
+      isActive: () => this.state === 'connecting' || this.state === 'connected',
+      fail: (e) => this.fail('transport-error', e),
+      log: this.log,
+      peer: 'server',
     });
     this.transport = t;
-    t.on('packet', (p) => this.onWirePacket(p));
-    t.on('error', (e) => {
-      // An ICMP error on UDP (e.g. port unreachable while the server restarts) is not fatal to an
-      // established session: ping-restart decides. While connecting it means nobody listens there.
-      if ((e as { fatal?: boolean }).fatal === false && this.state === 'connected') {
-        this.log.debug(`transport: ${e.message}`);
-        return;
-      }
-      const err = e instanceof VpnError ? e : new VpnError('TRANSPORT_ERROR', e.message, { cause: e });
-      this.fail('transport-error', err);
-    });
-    t.on('close', () => {
-      if (this.state === 'connecting' || this.state === 'connected') {
-        this.fail('transport-error', new VpnError('TRANSPORT_CLOSED', `the server closed the ${r.proto.toUpperCase()} connection`));
-      }
-    });
     try {
       await t.connect();
     } catch (e) {
-      this.fail('transport-error', e instanceof VpnError ? e : new VpnError('TRANSPORT_ERROR', String(e)));
+      this.fail('transport-error', asVpnError(e));
       return;
     }
     if (this.state !== 'connecting') return;
