@@ -383,26 +383,21 @@ export class DataChannelKey {
   }
 
   private drop(reason: DataChannelDropReason, message: string): DataChannelError {
-    switch (reason) {
-      case 'short':
-        this.stats.dropShort++;
-        break;
-      case 'opcode':
-        this.stats.dropOpcode++;
-        break;
-      case 'key-id':
-        this.stats.dropKeyId++;
-        break;
-      case 'auth':
-        this.stats.dropAuth++;
-        break;
-      case 'decrypt':
-        this.stats.dropDecrypt++;
-        break;
-      case 'replay':
-        this.stats.dropReplay++;
-        break;
-    }
-    return new DataChannelError(reason, message);
+    return countDrop(this.stats, reason, message);
   }
+}
+
+const DROP_COUNTER = {
+  short: 'dropShort',
+  opcode: 'dropOpcode',
+  'key-id': 'dropKeyId',
+  auth: 'dropAuth',
+  decrypt: 'dropDecrypt',
+  replay: 'dropReplay',
+} as const satisfies Record<DataChannelDropReason, keyof DataChannelStats>;
+
+/** Counts a dropped packet under its reason and returns the error for the caller to throw. */
+export function countDrop(stats: DataChannelStats, reason: DataChannelDropReason, message: string): DataChannelError {
+  stats[DROP_COUNTER[reason]]++;
+  return new DataChannelError(reason, message);
 }

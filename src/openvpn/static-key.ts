@@ -30,6 +30,7 @@ import type { AuthName, CbcCipher, DataCipherName, Digest } from '../crypto/regi
 import {
   DataChannelError,
   IDENTITY_FRAMING,
+  countDrop,
   OCC_OP,
   buildOccMessage,
   occOpcode,
@@ -269,23 +270,7 @@ export class StaticKeyChannel {
   }
 
   private drop(reason: DataChannelDropReason, message: string): DataChannelError {
-    switch (reason) {
-      case 'short':
-        this.stats.dropShort++;
-        break;
-      case 'auth':
-        this.stats.dropAuth++;
-        break;
-      case 'decrypt':
-        this.stats.dropDecrypt++;
-        break;
-      case 'replay':
-        this.stats.dropReplay++;
-        break;
-      default:
-        break;
-    }
-    return new DataChannelError(reason, message);
+    return countDrop(this.stats, reason, message);
   }
 }
 
