@@ -134,10 +134,6 @@ export class UdpTransport extends TransportEmitter implements Transport {
     this.emitError(mapSocketError(err, { proto: 'udp', host: this.opts.host, port: this.opts.port, phase: 'io', fatal: false }));
   };
 
-  private readonly onSendDone = (err: Error | null): void => {
-    if (err) this.onSocketError(err);
-  };
-
   private readonly onSocketClose = (): void => {
     // Only reached when the socket closes without close() (should not happen with dgram); report it.
     if (this.state === 'open') {
@@ -166,7 +162,9 @@ export class UdpTransport extends TransportEmitter implements Transport {
     }
     this.packetsSent++;
     try {
-      sock.send(copy, this.onSendDone);
+      // No callback: with one, Node queues a nextTick per datagram; without, a send error comes as the
+      // socket's 'error' event, which onSocketError handles the same way.
+      sock.send(copy);
     } catch (err) {
       this.onSocketError(err as Error);
     }
