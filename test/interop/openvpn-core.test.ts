@@ -166,6 +166,20 @@ describe('OpenVPN client core against a real OpenVPN 2.6 server', { skip: pre.sk
     expectConnected(r, s, 'none');
   });
 
+  test('a passphrase-protected client key, unlocked through askpass', async () => {
+    const s = await serverFor('udp', { proto: 'udp' });
+    const r = await connectPingClose(s, { cert: 'ec-encrypted' });
+    expectConnected(r, s, 'AES-256-GCM');
+  });
+
+  test('tls-cipher and tls-version-max in the profile are honoured (TLS 1.2 with the named suite)', async () => {
+    const s = await serverFor('udp', { proto: 'udp' });
+    const r = await connectPingClose(s, { extra: ['tls-version-max 1.2', 'tls-cipher ECDHE-ECDSA-AES128-GCM-SHA256'] });
+    expectConnected(r, s, 'AES-256-GCM');
+    assert.equal(r.info.tlsVersion, 'TLSv1.2');
+    assert.equal(r.info.tlsCipher, 'TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256');
+  });
+
   test('username/password checked by the server (auth-user-pass-verify), with a client certificate', async () => {
     const s = await serverFor('userpass', { proto: 'udp', userPass: { username: 'alice', password: 'correct horse' } });
     const r = await connectPingClose(s);
