@@ -15,6 +15,7 @@ import { netDialer, type DialedSocket, type Dialer } from './dialer.js';
 import { ProxyMetrics, type ProxyKind } from './metrics.js';
 import { errorReason, hostPort, logConnection, relay, type ConnectionLogFields } from './relay.js';
 import type { Routing } from './router.js';
+import { listenOn } from './listen.js';
 
 export interface ForwardSpec {
   bindHost: string;
@@ -120,16 +121,11 @@ export class LocalForward extends EventEmitter {
     this.server.on('error', (err) => this.log.error('listener error', { error: err.message }));
   }
 
-  listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.spec.bindPort, this.opts.spec.bindHost, () => {
-        this.server.removeListener('error', reject);
-        this.addr = this.server.address() as AddressInfo;
-        this.emit('listening', this.addr);
-        resolve(this.addr);
-      });
-    });
+  async listen(): Promise<AddressInfo> {
+    const addr = await listenOn(this.server, this.opts.spec.bindPort, this.opts.spec.bindHost);
+    this.addr = addr;
+    this.emit('listening', addr);
+    return addr;
   }
 
   address(): AddressInfo | undefined {

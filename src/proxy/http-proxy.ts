@@ -35,6 +35,7 @@ import {
 import { ProxyMetrics } from './metrics.js';
 import { errorReason, hostPort, logConnection, relay, type ConnectionLogFields } from './relay.js';
 import type { RouteName, Routing } from './router.js';
+import { listenOn } from './listen.js';
 
 export interface HttpProxyOptions {
   /** Where connections go (a Router, or fixedRoute(dialer)). */
@@ -138,17 +139,11 @@ export class HttpProxy extends EventEmitter {
   }
 
   /** Start listening; resolves with the bound address. */
-  listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      this.http.once('error', onError);
-      this.http.listen(this.opts.port ?? 8080, this.opts.host ?? '127.0.0.1', () => {
-        this.http.removeListener('error', onError);
-        this.addr = this.http.address() as AddressInfo;
-        this.emit('listening', this.addr);
-        resolve(this.addr);
-      });
-    });
+  async listen(): Promise<AddressInfo> {
+    const addr = await listenOn(this.http, this.opts.port ?? 8080, this.opts.host ?? '127.0.0.1');
+    this.addr = addr;
+    this.emit('listening', addr);
+    return addr;
   }
 
   address(): AddressInfo | undefined {

@@ -18,6 +18,7 @@ import { isNetworkUnreachable, type UdpLike } from './dialer.js';
 import { ProxyMetrics } from './metrics.js';
 import { errorReason, hostPort, logConnection, relay, type ConnectionLogFields } from './relay.js';
 import type { Routing } from './router.js';
+import { listenOn } from './listen.js';
 
 export const SocksReply = {
   SUCCEEDED: 0x00,
@@ -221,16 +222,11 @@ export class Socks5Server extends EventEmitter {
     this.server.on('error', (err) => this.log.error('listener error', { error: err.message }));
   }
 
-  listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.port ?? 1080, this.opts.host ?? '127.0.0.1', () => {
-        this.server.removeListener('error', reject);
-        this.addr = this.server.address() as AddressInfo;
-        this.emit('listening', this.addr);
-        resolve(this.addr);
-      });
-    });
+  async listen(): Promise<AddressInfo> {
+    const addr = await listenOn(this.server, this.opts.port ?? 1080, this.opts.host ?? '127.0.0.1');
+    this.addr = addr;
+    this.emit('listening', addr);
+    return addr;
   }
 
   address(): AddressInfo | undefined {

@@ -9,6 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { silentLogger, type Logger } from '../util/log.js';
 import { AccessList } from './access.js';
 import { ProxyMetrics, type MetricFamily } from './metrics.js';
+import { listenOn } from './listen.js';
 
 export type TunnelState = 'connecting' | 'up' | 'reconnecting' | 'down' | 'closed';
 
@@ -92,16 +93,11 @@ export class StatusServer extends EventEmitter {
     this.server.on('error', (err) => this.log.error('listener error', { error: err.message }));
   }
 
-  listen(): Promise<AddressInfo> {
-    return new Promise((resolve, reject) => {
-      this.server.once('error', reject);
-      this.server.listen(this.opts.port ?? 9090, this.opts.host ?? '127.0.0.1', () => {
-        this.server.removeListener('error', reject);
-        this.addr = this.server.address() as AddressInfo;
-        this.emit('listening', this.addr);
-        resolve(this.addr);
-      });
-    });
+  async listen(): Promise<AddressInfo> {
+    const addr = await listenOn(this.server, this.opts.port ?? 9090, this.opts.host ?? '127.0.0.1');
+    this.addr = addr;
+    this.emit('listening', addr);
+    return addr;
   }
 
   address(): AddressInfo | undefined {
