@@ -171,18 +171,7 @@ export class DataChannelKey {
   /** Digest used for CBC / none, or 'none'. 'none' for AEAD. */
   readonly authName: AuthName;
   readonly peerId: number | undefined;
-  readonly stats: DataChannelStats = {
-    packetsOut: 0,
-    bytesOut: 0,
-    packetsIn: 0,
-    bytesIn: 0,
-    dropShort: 0,
-    dropOpcode: 0,
-    dropKeyId: 0,
-    dropAuth: 0,
-    dropDecrypt: 0,
-    dropReplay: 0,
-  };
+  readonly stats: DataChannelStats = newDataChannelStats();
   readonly replay: ReplayWindow;
   framing: PayloadFraming;
 
@@ -395,6 +384,11 @@ const DROP_COUNTER = {
   decrypt: 'dropDecrypt',
   replay: 'dropReplay',
 } as const satisfies Record<DataChannelDropReason, keyof DataChannelStats>;
+
+/** Zeroed counters for a data channel. */
+export function newDataChannelStats(): DataChannelStats {
+  return { packetsOut: 0, bytesOut: 0, packetsIn: 0, bytesIn: 0, dropShort: 0, dropOpcode: 0, dropKeyId: 0, dropAuth: 0, dropDecrypt: 0, dropReplay: 0 };
+}
 
 /** Counts a dropped packet under its reason and returns the error for the caller to throw. */
 export function countDrop(stats: DataChannelStats, reason: DataChannelDropReason, message: string): DataChannelError {

@@ -31,6 +31,7 @@ import {
   DataChannelError,
   IDENTITY_FRAMING,
   countDrop,
+  newDataChannelStats,
   OCC_OP,
   buildOccMessage,
   occOpcode,
@@ -102,18 +103,7 @@ export class StaticKeyChannel {
   readonly keyId = 0;
   readonly cipherName: DataCipherName;
   readonly authName: AuthName;
-  readonly stats: DataChannelStats = {
-    packetsOut: 0,
-    bytesOut: 0,
-    packetsIn: 0,
-    bytesIn: 0,
-    dropShort: 0,
-    dropOpcode: 0,
-    dropKeyId: 0,
-    dropAuth: 0,
-    dropDecrypt: 0,
-    dropReplay: 0,
-  };
+  readonly stats: DataChannelStats = newDataChannelStats();
   readonly replay: LongFormReplay;
   framing: PayloadFraming;
 
