@@ -215,6 +215,7 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
       packetsIn: c?.packetsIn,
       packetsOut: c?.packetsOut,
       drops: c ? c.dataDropped + c.controlDropped : undefined,
+      tcp: this.tcp.stats,
     };
   }
 

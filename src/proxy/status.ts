@@ -10,6 +10,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { AccessList } from './access.js';
 import { ProxyMetrics, type MetricFamily } from './metrics.js';
 import { listenOn } from './listen.js';
+import type { TcpStats } from '../stack/tcp/stats.js';
 
 export type TunnelState = 'connecting' | 'up' | 'reconnecting' | 'down' | 'closed';
 
@@ -33,6 +34,8 @@ export interface TunnelStatus {
   packetsOut?: number;
   /** Packets dropped (bad authentication, replays, full queues …). */
   drops?: number;
+  /** Counters of the user-space TCP stack (retransmissions, recoveries, windows …), for diagnosing throughput. */
+  tcp?: TcpStats;
   /** Free-form extra fields included in /status as they are. */
   extra?: Record<string, string | number | boolean>;
 }
@@ -68,6 +71,7 @@ export interface StatusDocument {
   };
   traffic: { bytesIn: number; bytesOut: number; packetsIn: number; packetsOut: number; drops: number };
   proxy: { connections: { active: number; total: number }; bytes: { up: number; down: number }; errors: number; denied: number };
+  tcp?: TcpStats;
   extra?: Record<string, string | number | boolean>;
 }
 
@@ -150,6 +154,7 @@ export class StatusServer extends EventEmitter {
       },
     };
     if (this.opts.version) doc.version = this.opts.version;
+    if (st.tcp) doc.tcp = { ...st.tcp };
     if (st.extra) doc.extra = st.extra;
     return doc;
   }
@@ -180,6 +185,7 @@ export class StatusServer extends EventEmitter {
       c('vpnproxy_tunnel_drops_total', 'Packets dropped by the tunnel (authentication, replay, queue full).', [
         { value: d.traffic.drops },
       ]),
+      ...(st.tcp ? tcpFamilies(st.tcp) : []),
     ];
   }
 
@@ -222,4 +228,22 @@ export class StatusServer extends EventEmitter {
       else res.destroy();
     }
   }
+}
+
+/** The TCP stack's counters as metric families: gauges for levels and maxima, counters for the rest. */
+export function tcpFamilies(t: TcpStats): MetricFamily[] {
+  const gauges: Partial<Record<keyof TcpStats, string>> = {
+    connections: 'TCP connections in the user-space stack now (TIME_WAIT included).',
+    timeWait: 'TCP connections of the user-space stack in TIME_WAIT now.',
+    maxAdvertisedWindow: 'Largest receive window the stack advertised, in bytes.',
+    maxPeerWindow: 'Largest window a peer offered the stack, in bytes.',
+  };
+  const out: MetricFamily[] = [];
+  for (const [key, value] of Object.entries(t) as [keyof TcpStats, number][]) {
+    const snake = key.replace(/[A-Z]/g, (ch) => `_${ch.toLowerCase()}`);
+    const gaugeHelp = gauges[key];
+    if (gaugeHelp) out.push({ name: `vpnproxy_tcp_${snake}`, help: gaugeHelp, type: 'gauge', samples: [{ value }] });
+    else out.push({ name: `vpnproxy_tcp_${snake}_total`, help: `User-space TCP stack counter ${key} since start.`, type: 'counter', samples: [{ value }] });
+  }
+  return out;
 }

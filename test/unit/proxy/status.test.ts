@@ -4,6 +4,7 @@ import { request } from 'node:http';
 import { StatusServer, type TunnelStatus } from '../../../src/proxy/status.js';
 import { ProxyMetrics } from '../../../src/proxy/metrics.js';
 import { AccessList } from '../../../src/proxy/access.js';
+import { newTcpStats } from '../../../src/stack/tcp/stats.js';
 
 function get(port: number, path: string, method = 'GET'): Promise<{ status: number; type: string; body: string }> {
   return new Promise((resolve, reject) => {
@@ -123,6 +124,27 @@ test('status endpoint: /healthz, /status JSON, /metrics Prometheus text', async 
   assert.equal((await get(bp, '/status')).status, 500);
   checkPrometheus((await get(bp, '/metrics')).body);
   await broken.close();
+  await srv.close();
+});
+
+test('status endpoint: TCP stack counters in /status and as vpnproxy_tcp_* metrics', async () => {
+  const tcp = { ...newTcpStats(), retransmits: 7, fastRecoveries: 2, connections: 3, timeWait: 1, maxPeerWindow: 65535 };
+  const srv = new StatusServer({ getStatus: () => ({ state: 'up', tcp }), port: 0 });
+  const port = (await srv.listen()).port;
+  const doc = JSON.parse((await get(port, '/status')).body);
+  assert.equal(doc.tcp.retransmits, 7);
+  assert.equal(doc.tcp.maxPeerWindow, 65535);
+  const m = await get(port, '/metrics');
+  const samples = checkPrometheus(m.body);
+  assert.equal(samples.get('vpnproxy_tcp_retransmits_total'), 7);
+  assert.equal(samples.get('vpnproxy_tcp_fast_recoveries_total'), 2);
+  assert.equal(samples.get('vpnproxy_tcp_connections'), 3);
+  assert.equal(samples.get('vpnproxy_tcp_time_wait'), 1);
+  assert.equal(samples.get('vpnproxy_tcp_max_peer_window'), 65535);
+  assert.match(m.body, /# TYPE vpnproxy_tcp_connections gauge\n/);
+  assert.match(m.body, /# TYPE vpnproxy_tcp_segments_out_total counter\n/);
+  // Every counter of the stack is exported.
+  for (const k of Object.keys(newTcpStats())) assert.match(m.body, new RegExp(`^vpnproxy_tcp_${k.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`)}(_total)? `, 'm'), k);
   await srv.close();
 });
 
