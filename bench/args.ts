@@ -27,7 +27,7 @@ export interface BenchOptions {
   only: Scenario[];
   /** Where latest.json / latest.md go; undefined = do not write. */
   outDir: string | undefined;
-  /** Take a `node --cpu-prof` profile of our client during single-connection downloads, into this directory. */
+  /** Take a `node --cpu-prof` profile of our client during single-connection downloads and uploads, into this directory. */
   profileDir: string | undefined;
   help: boolean;
 }
@@ -50,7 +50,7 @@ namespace) against the stock openvpn client (kernel tun and TCP, curl in the nat
   --only a,b,...          scenarios: ${SCENARIOS.join(', ')} (default all)
   --out DIR               results directory (default bench/results)
   --no-write              do not write results
-  --profile DIR           also take a node --cpu-prof profile of our client during single downloads
+  --profile DIR           also take node --cpu-prof profiles of our client during single downloads and uploads
   -h, --help              this text
 `;
 

@@ -86,7 +86,7 @@ class Bench {
   readonly notes: string[] = [];
   readonly failures: string[] = [];
   private tmp = join(tmpdir(), `vpnproxy-bench-${process.pid}`);
-  private profileSummary: ProfileSummary | undefined;
+  private profileSummaries: { download?: ProfileSummary; upload?: ProfileSummary } = {};
 
   constructor(
     readonly o: BenchOptions,
@@ -415,31 +415,34 @@ class Bench {
     }
   }
 
-  // ---- optional: a CPU profile of our client during single downloads ----
+  // ---- optional: CPU profiles of our client during single downloads and single uploads (a process each) ----
   async phaseProfile(): Promise<void> {
     const dir = this.o.profileDir;
     if (!dir) return;
     mkdirSync(dir, { recursive: true });
-    const before = new Set(readdirSync(dir));
-    const ours = await this.ours('ours-prof', undefined, ['--cpu-prof', '--cpu-prof-dir', dir]);
-    try {
-      const side = this.oursSide(ours);
-      await this.bulk(side, 'down', 1, 5 * MB, 'profile warm-up');
-      for (let r = 0; r < Math.max(1, Math.min(2, this.o.rounds)); r++) await this.bulk(side, 'down', 1, this.o.bulkBytes, 'profiled download');
-    } finally {
-      await ours.stop(15_000);
+    for (const dirn of ['down', 'up'] as const) {
+      const before = new Set(readdirSync(dir));
+      const ours = await this.ours(`ours-prof-${dirn}`, undefined, ['--cpu-prof', '--cpu-prof-dir', dir]);
+      try {
+        const side = this.oursSide(ours);
+        await this.bulk(side, dirn, 1, 5 * MB, 'profile warm-up');
+        for (let r = 0; r < Math.max(1, Math.min(2, this.o.rounds)); r++) await this.bulk(side, dirn, 1, this.o.bulkBytes, `profiled ${dirn}load`);
+      } finally {
+        await ours.stop(15_000);
+      }
+      const fresh = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
+      const newest = fresh.map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
+      if (!newest) {
+        this.fail(`profile: no .cpuprofile appeared in ${dir} (did our client exit cleanly on SIGTERM?)`);
+        return;
+      }
+      const summary = summarizeProfile(JSON.parse(readFileSync(newest, 'utf8')) as CpuProfile, 20);
+      this.profileSummaries[dirn === 'down' ? 'download' : 'upload'] = summary;
+      log(`${dirn}load profile written to ${newest}\n${formatProfileSummary(summary)}`);
     }
-    const fresh = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
-    const newest = fresh.map((f) => join(dir, f)).sort((a, b) => statSync(b).mtimeMs - statSync(a).mtimeMs)[0];
-    if (!newest) {
-      this.fail(`profile: no .cpuprofile appeared in ${dir} (did our client exit cleanly on SIGTERM?)`);
-      return;
-    }
-    this.profileSummary = summarizeProfile(JSON.parse(readFileSync(newest, 'utf8')) as CpuProfile, 20);
-    log(`profile written to ${newest}\n${formatProfileSummary(this.profileSummary)}`);
   }
 
-  result(startedAt: Date, t0: number, machine: BenchResult['machine']): BenchResult & { profile?: ProfileSummary; failures: string[] } {
+  result(startedAt: Date, t0: number, machine: BenchResult['machine']): BenchResult & { profile?: { download?: ProfileSummary; upload?: ProfileSummary }; failures: string[] } {
     const o = this.o;
     return {
       schema: 1,
@@ -456,7 +459,7 @@ class Bench {
       metrics: this.m.used(),
       notes: this.notes,
       failures: this.failures,
-      ...(this.profileSummary ? { profile: this.profileSummary } : {}),
+      ...(this.profileSummaries.download || this.profileSummaries.upload ? { profile: this.profileSummaries } : {}),
     };
   }
 }
@@ -521,12 +524,12 @@ async function main(): Promise<number> {
   res.notes.unshift(...METHOD_NOTES);
   for (const f of b.failures) res.notes.push(`FAILURE: ${f.split('\n')[0]}`);
   process.stdout.write(`\n${formatTable(res.metrics)}\n\n`);
-  if (res.profile) process.stdout.write(`${formatProfileSummary(res.profile)}\n\n`);
+  for (const [k, v] of Object.entries(res.profile ?? {})) process.stdout.write(`single ${k}:\n${formatProfileSummary(v)}\n\n`);
   if (o.outDir) {
     mkdirSync(o.outDir, { recursive: true });
     writeFileSync(join(o.outDir, 'latest.json'), `${JSON.stringify(res, null, 2)}\n`);
     let md = toMarkdown(res);
-    if (res.profile) md += `\n## Where our client's time goes (single download, node --cpu-prof)\n\n\`\`\`\n${formatProfileSummary(res.profile)}\n\`\`\`\n`;
+    for (const [k, v] of Object.entries(res.profile ?? {})) md += `\n## Where our client's time goes (single ${k}, node --cpu-prof)\n\n\`\`\`\n${formatProfileSummary(v)}\n\`\`\`\n`;
     writeFileSync(join(o.outDir, 'latest.md'), md);
     log(`wrote ${join(o.outDir, 'latest.json')} and latest.md`);
   }
