@@ -23,6 +23,7 @@ import { dataCipher, digest as digestByName, normalizeAuthName } from '../crypto
 import type { AeadAlgorithm, CbcCipher, DataCipherName, AuthName, Digest } from '../crypto/registry.js';
 import { checkDataKeys } from './keys.js';
 import type { DataKeys } from './keys.js';
+import { packetSlab } from '../util/slab.js';
 
 export const P_DATA_V1 = 6;
 export const P_DATA_V2 = 9;
@@ -269,7 +270,7 @@ export class DataChannelKey {
     let out: Buffer;
     switch (this.kind) {
       case 'aead': {
-        out = Buffer.allocUnsafe(hl + PACKET_ID_LENGTH + AEAD_TAG_LENGTH + p.length);
+        out = packetSlab.buffer(hl + PACKET_ID_LENGTH + AEAD_TAG_LENGTH + p.length);
         this.writeHeader(out);
         out.writeUInt32BE(pid, hl);
         this.encNonce.writeUInt32BE(pid, 0);
@@ -281,7 +282,7 @@ export class DataChannelKey {
         const cbc = this.cbc!;
         const ivOff = hl + this.hlen;
         const ctLen = cbcPaddedLength(cbc, PACKET_ID_LENGTH + p.length);
-        out = Buffer.allocUnsafe(ivOff + 16 + ctLen);
+        out = packetSlab.buffer(ivOff + 16 + ctLen);
         this.writeHeader(out);
         takeIv(out, ivOff);
         this.scratchPid.writeUInt32BE(pid, 0);
@@ -291,7 +292,7 @@ export class DataChannelKey {
       }
       default: {
         const pidOff = hl + this.hlen;
-        out = Buffer.allocUnsafe(pidOff + PACKET_ID_LENGTH + p.length);
+        out = packetSlab.buffer(pidOff + PACKET_ID_LENGTH + p.length);
         this.writeHeader(out);
         out.writeUInt32BE(pid, pidOff);
         out.set(p, pidOff + PACKET_ID_LENGTH);

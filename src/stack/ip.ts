@@ -26,6 +26,7 @@ import {
 } from '../wire/ipv4.js';
 import { Reassembler, type ReassemblyLimits, type ReassemblyStats } from './reassembly.js';
 import type { IpSender, IpSendOptions, ProtocolHandler } from './types.js';
+import { packetSlab } from '../util/slab.js';
 
 export interface IpLayerOptions {
   clock: Clock;
@@ -222,7 +223,7 @@ export class IpLayer implements IpSender {
     const total = IPV4_MIN_HEADER + length;
     const mtu = this.mtu();
     if (total > mtu) throw new PacketTooBigError(total, mtu);
-    const out = new Uint8Array(total);
+    const out = packetSlab.bytes(total);
     writeIpv4Header(
       {
         src,
