@@ -4,6 +4,7 @@ import { Logger } from '../util/log.js';
 import { VERSION } from '../version.js';
 import { HELP, parseCommandLine } from './args.js';
 import { runOpenVpn } from './openvpn-command.js';
+import { tuneGc } from './gc-tuning.js';
 
 async function main(argv: string[]): Promise<number> {
   let cmd;
@@ -22,6 +23,7 @@ async function main(argv: string[]): Promise<number> {
     return 0;
   }
   const log = new Logger(cmd.logLevel, cmd.logFormat);
+  if (tuneGc()) log.debug('few cores: array buffers are swept on the main thread (--no-concurrent-array-buffer-sweeping)');
   const ac = new AbortController();
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
