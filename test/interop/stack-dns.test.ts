@@ -9,8 +9,8 @@ import assert from 'node:assert/strict';
 import { loadProfile } from '../../src/openvpn/profile.js';
 import { DnsError } from '../../src/stack/dns.js';
 import { VpnTunnel } from '../../src/tunnel.js';
-import { appendToError, detSha256, labPrereqs, startLab, type Lab } from '../lab/index.js';
-import { getHashed } from './stack-helpers.js';
+import { appendToError, detSha256, labPrereqs, type Lab } from '../lab/index.js';
+import { getHashed, startLabTunnel, stopLabTunnel } from './stack-helpers.js';
 
 const pre = labPrereqs();
 
@@ -18,15 +18,9 @@ describe('stack: DNS through the tunnel to the lab resolver', { skip: pre.skip, 
   let lab: Lab;
   let tunnel: VpnTunnel;
   before(async () => {
-    lab = await startLab({ openvpn: { proto: 'udp' }, iperf: false });
-    const { profile } = await loadProfile(await lab.clientProfile());
-    tunnel = new VpnTunnel({ profile });
-    await tunnel.start();
+    ({ lab, tunnel } = await startLabTunnel());
   });
-  after(async () => {
-    await tunnel?.close();
-    await lab?.stop();
-  });
+  after(() => stopLabTunnel(lab, tunnel));
   const dns = () => tunnel.stack.dns;
 
   test('the pushed DNS server and search domain are used', () => {

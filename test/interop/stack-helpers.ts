@@ -3,8 +3,10 @@
  * whole), for the stack interop tests: what a client would do over a kernel socket.
  */
 import { createHash } from 'node:crypto';
-import { detChunks } from '../lab/index.js';
+import { detChunks, startLab, type Lab } from '../lab/index.js';
+import { loadProfile } from '../../src/openvpn/profile.js';
 import type { TcpSocket } from '../../src/stack/tcp/socket.js';
+import { VpnTunnel } from '../../src/tunnel.js';
 
 export interface HashedResponse {
   status: number;
@@ -88,4 +90,29 @@ export async function uploadHashed(s: TcpSocket, host: string, n: number, seed?:
 /** MB/s (10^6 bytes per second) of n bytes in ms. */
 export function mbps(n: number, ms: number): string {
   return (n / 1e6 / (ms / 1000)).toFixed(1);
+}
+
+/**
+ * A lab with one UDP OpenVPN server and our VpnTunnel up through it, the fixture of the stack interop suites.
+ * If the tunnel does not come up, what was started is stopped before the error propagates.
+ */
+export async function startLabTunnel(): Promise<{ lab: Lab; tunnel: VpnTunnel }> {
+  const lab = await startLab({ openvpn: { proto: 'udp' }, iperf: false });
+  let tunnel: VpnTunnel | undefined;
+  try {
+    const { profile } = await loadProfile(await lab.clientProfile());
+    tunnel = new VpnTunnel({ profile });
+    await tunnel.start();
+    return { lab, tunnel };
+  } catch (e) {
+    await tunnel?.close();
+    await lab.stop();
+    throw e;
+  }
+}
+
+/** Closes what startLabTunnel started (either may be missing when it failed). */
+export async function stopLabTunnel(lab: Lab | undefined, tunnel: VpnTunnel | undefined): Promise<void> {
+  await tunnel?.close();
+  await lab?.stop();
 }

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { loadProfile } from '../../src/openvpn/profile.js';
 import { VpnTunnel } from '../../src/tunnel.js';
 import { appendToError, detSha256, labPrereqs, startLab, type ImpairRelay, type Lab } from '../lab/index.js';
-import { getHashed, mbps, uploadHashed } from './stack-helpers.js';
+import { getHashed, mbps, startLabTunnel, stopLabTunnel, uploadHashed } from './stack-helpers.js';
 
 const pre = labPrereqs();
 
@@ -18,15 +18,9 @@ describe('stack: our TCP to the kernel TCP through a real OpenVPN server', { ski
   let lab: Lab;
   let tunnel: VpnTunnel;
   before(async () => {
-    lab = await startLab({ openvpn: { proto: 'udp' }, iperf: false });
-    const { profile } = await loadProfile(await lab.clientProfile());
-    tunnel = new VpnTunnel({ profile });
-    await tunnel.start();
+    ({ lab, tunnel } = await startLabTunnel());
   });
-  after(async () => {
-    await tunnel?.close();
-    await lab?.stop();
-  });
+  after(() => stopLabTunnel(lab, tunnel));
   const dial = (port = lab.web.httpPort) => tunnel.connect({ host: lab.web.host, port, timeoutMs: 10_000 });
 
   test('100 MB download byte-exact', async (t) => {

@@ -5,9 +5,9 @@
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { loadProfile } from '../../src/openvpn/profile.js';
-import { VpnTunnel } from '../../src/tunnel.js';
-import { detBytes, detSha256, labPrereqs, startLab, type Lab } from '../lab/index.js';
+import type { VpnTunnel } from '../../src/tunnel.js';
+import { detBytes, detSha256, labPrereqs, type Lab } from '../lab/index.js';
+import { startLabTunnel, stopLabTunnel } from './stack-helpers.js';
 
 const pre = labPrereqs();
 
@@ -31,15 +31,9 @@ describe('tunnel: our TCP to the kernel TCP through a real OpenVPN server', { sk
   let lab: Lab;
   let tunnel: VpnTunnel;
   before(async () => {
-    lab = await startLab({ openvpn: { proto: 'udp' }, iperf: false });
-    const { profile } = await loadProfile(await lab.clientProfile());
-    tunnel = new VpnTunnel({ profile });
-    await tunnel.start();
+    ({ lab, tunnel } = await startLabTunnel());
   });
-  after(async () => {
-    await tunnel?.close();
-    await lab?.stop();
-  });
+  after(() => stopLabTunnel(lab, tunnel));
 
   test('download 20 MB byte-exact', async () => {
     const n = 20_000_000;
