@@ -8,6 +8,8 @@ export type ErrorCode =
   | 'PROFILE_SYNTAX'
   | 'PROFILE_UNSUPPORTED'
   | 'PROFILE_FILE'
+  /** A cipher, digest, PRF or group name/ID the crypto registry does not have (any protocol). */
+  | 'ALGORITHM_UNSUPPORTED'
   // transport
   | 'CONNECT_TIMEOUT'
   | 'CONN_REFUSED'
@@ -62,6 +64,7 @@ export function exitCodeFor(err: unknown): number {
       case 'PROFILE_SYNTAX':
       case 'PROFILE_UNSUPPORTED':
       case 'PROFILE_FILE':
+      case 'ALGORITHM_UNSUPPORTED':
         return 2;
       default:
         return 1;

@@ -1,10 +1,12 @@
 /**
  * The one crypto registry (architecture.md §5): every cipher, digest and PRF is described once here and
- * looked up by name by the OpenVPN data channel and (later) ESP/IKE. Unknown names throw a VpnError
- * with code PROFILE_UNSUPPORTED that lists what is supported.
+ * looked up by the OpenVPN data channel and by ESP/IKE. Unknown names throw a VpnError with the
+ * protocol-neutral code ALGORITHM_UNSUPPORTED that lists what is supported (a protocol layer may rethrow
+ * it in its own vocabulary, e.g. OpenVPN's PROFILE_UNSUPPORTED).
  *
- * Names follow OpenVPN/OpenSSL spelling ('AES-256-GCM', 'CHACHA20-POLY1305', 'AES-256-CBC', 'SHA256');
- * lookups are case-insensitive and accept 'SHA-256'-style digest spellings.
+ * Names here follow OpenVPN/OpenSSL spelling ('AES-256-GCM', 'CHACHA20-POLY1305', 'AES-256-CBC', 'SHA256');
+ * lookups are case-insensitive and accept 'SHA-256'-style digest spellings. IPsec looks the same
+ * algorithms up by strongSwan keyword and IANA transform ID in ipsec-algorithms.ts.
  */
 import { VpnError } from '../errors.js';
 import type { AeadAlgorithm, AeadName } from './aead.js';
@@ -65,8 +67,8 @@ export const DIGESTS: Readonly<Record<DigestName, Digest>> = Object.freeze({
 
 export const NONE_CIPHER: NoneCipher = Object.freeze({ kind: 'none', name: 'none', keyLength: 0 });
 
-function unsupported(what: string, name: string, known: readonly string[]): VpnError {
-  return new VpnError('PROFILE_UNSUPPORTED', `unsupported ${what} "${name}"; supported: ${known.join(', ')}`);
+export function unsupported(what: string, name: string, known: readonly string[]): VpnError {
+  return new VpnError('ALGORITHM_UNSUPPORTED', `unsupported ${what} "${name}"; supported: ${known.join(', ')}`);
 }
 
 const CIPHER_NAMES: readonly DataCipherName[] = [
@@ -94,28 +96,28 @@ export function isAeadName(name: string): name is AeadName {
   return Object.prototype.hasOwnProperty.call(AEADS, name);
 }
 
-/** AEAD algorithm by name. Throws VpnError PROFILE_UNSUPPORTED. */
+/** AEAD algorithm by name. Throws VpnError ALGORITHM_UNSUPPORTED. */
 export function aead(name: string): AeadAlgorithm {
   const n = normalizeCipherName(name);
   if (n === undefined || !isAeadName(n)) throw unsupported('AEAD cipher', name, Object.keys(AEADS));
   return AEADS[n];
 }
 
-/** CBC cipher by name. Throws VpnError PROFILE_UNSUPPORTED. */
+/** CBC cipher by name. Throws VpnError ALGORITHM_UNSUPPORTED. */
 export function cbcCipher(name: string): CbcCipher {
   const n = normalizeCipherName(name);
   if (n === undefined || !(n in CBC_CIPHERS)) throw unsupported('CBC cipher', name, Object.keys(CBC_CIPHERS));
   return CBC_CIPHERS[n as CbcCipherName];
 }
 
-/** Digest by name ('none' is not a digest: use digestSize for that). Throws VpnError PROFILE_UNSUPPORTED. */
+/** Digest by name ('none' is not a digest: use digestSize for that). Throws VpnError ALGORITHM_UNSUPPORTED. */
 export function digest(name: string): Digest {
   const n = normalizeAuthName(name);
   if (n === undefined || n === 'none') throw unsupported('digest', name, DIGEST_NAMES);
   return DIGESTS[n];
 }
 
-/** Any data-channel cipher (AEAD, CBC or none). Throws VpnError PROFILE_UNSUPPORTED. */
+/** Any data-channel cipher (AEAD, CBC or none). Throws VpnError ALGORITHM_UNSUPPORTED. */
 export function dataCipher(name: string): DataCipher {
   const n = normalizeCipherName(name);
   if (n === undefined) throw unsupported('cipher', name, CIPHER_NAMES);
@@ -125,7 +127,7 @@ export function dataCipher(name: string): DataCipher {
 
 const suites = new Map<string, CbcHmacSuite>();
 
-/** CBC + HMAC suite (encrypt-then-MAC). Throws VpnError PROFILE_UNSUPPORTED. */
+/** CBC + HMAC suite (encrypt-then-MAC). Throws VpnError ALGORITHM_UNSUPPORTED. */
 export function cbcHmac(cipherName: string, digestName: string): CbcHmacSuite {
   const c = cbcCipher(cipherName);
   const d = digest(digestName);

@@ -19,7 +19,7 @@ import { VpnError } from '../errors.js';
 import { aeadOpenRaw, aeadSealInto } from '../crypto/aead.js';
 import { cbcDecrypt, cbcEncryptInto, cbcPaddedLength, hmacInto, hmacVerify } from '../crypto/cbc-hmac.js';
 import { ReplayWindow } from '../crypto/replay.js';
-import { dataCipher, digest as digestByName, normalizeAuthName } from '../crypto/registry.js';
+import { dataCipher, digest as digestByName, normalizeAuthName } from './algorithms.js';
 import type { AeadAlgorithm, CbcCipher, DataCipherName, AuthName, Digest } from '../crypto/registry.js';
 import { checkDataKeys } from './keys.js';
 import type { DataKeys } from './keys.js';

@@ -7,7 +7,7 @@
  */
 import { VpnError } from '../errors.js';
 import { tls1Prf } from '../crypto/prf.js';
-import { dataCipher, digestSize } from '../crypto/registry.js';
+import { dataCipher, digestSize } from './algorithms.js';
 
 export const KEY2_LENGTH = 256;
 export const MASTER_SECRET_LENGTH = 48;

@@ -25,7 +25,7 @@ import { randomFillSync } from 'node:crypto';
 import { VpnError } from '../errors.js';
 import { cbcDecrypt, cbcEncryptInto, cbcPaddedLength, hmacInto, hmacVerify } from '../crypto/cbc-hmac.js';
 import { ReplayWindow } from '../crypto/replay.js';
-import { dataCipher, digest as digestByName, normalizeAuthName } from '../crypto/registry.js';
+import { dataCipher, digest as digestByName, normalizeAuthName } from './algorithms.js';
 import type { AuthName, CbcCipher, DataCipherName, Digest } from '../crypto/registry.js';
 import {
   DataChannelError,

@@ -26,8 +26,8 @@ describe('crypto registry', () => {
     assert.strictEqual(aead('AES-256-GCM'), aead('aes-256-gcm'));
   });
 
-  test('unknown names throw VpnError PROFILE_UNSUPPORTED listing what is supported', () => {
-    assert.throws(() => aead('BF-CBC'), (e: unknown) => e instanceof VpnError && e.code === 'PROFILE_UNSUPPORTED' && /AES-256-GCM/.test(e.message));
+  test('unknown names throw VpnError ALGORITHM_UNSUPPORTED listing what is supported', () => {
+    assert.throws(() => aead('BF-CBC'), (e: unknown) => e instanceof VpnError && e.code === 'ALGORITHM_UNSUPPORTED' && /AES-256-GCM/.test(e.message));
     assert.throws(() => aead('AES-256-CBC'), VpnError);
     assert.throws(() => cbcHmac('AES-256-GCM', 'SHA1'), VpnError);
     assert.throws(() => cbcHmac('AES-256-CBC', 'MD5'), VpnError);

@@ -98,4 +98,50 @@ describe('ReplayWindow', () => {
       { numRuns: 300 },
     );
   });
+  test('64-bit ids (ESN): past 2^32, windows up to 4096, the model holds far from zero', () => {
+    const w = new ReplayWindow(4096, { esn: true });
+    assert.equal(w.size, 4096);
+    const base = 0x1_0000_0000 * 7; // seventh 2^32 subspace
+    assert.equal(w.accept(base + 10), 'ok');
+    assert.equal(w.accept(base + 10), 'duplicate');
+    assert.equal(w.accept(base + 10 - 4095), 'ok', 'inside a 4096 window');
+    assert.equal(w.accept(base + 10 - 4096), 'too-old');
+    assert.equal(w.accept(0x1_0000_0000), 'too-old');
+    assert.equal(w.accept(2 ** 53), 'invalid', 'beyond exact integers');
+    assert.equal(new ReplayWindow(64).accept(0x1_0000_0000), 'invalid', 'a 32-bit window refuses 64-bit ids');
+  });
+
+  test('ESN high-bit inference (RFC 4303 Appendix A2.2), across a wrap of the low half', () => {
+    const w = new ReplayWindow(128, { esn: true });
+    assert.equal(w.inferEsn(5), 5, 'empty window: subspace 0');
+    w.accept(0xffff_fff0);
+    assert.equal(w.inferEsn(0xffff_fff5), 0xffff_fff5, 'ahead in the same subspace');
+    assert.equal(w.inferEsn(0xffff_ff90), 0xffff_ff90, 'behind, inside the window');
+    assert.equal(w.inferEsn(3), 0x1_0000_0003, 'low half wrapped: next subspace');
+    assert.equal(w.accept(w.inferEsn(3)), 'ok');
+    // now the window straddles the boundary: top = 2^32 + 3, bottom = 2^32 + 3 - 127
+    assert.equal(w.inferEsn(0xffff_fff8), 0xffff_fff8, 'late packet from the previous subspace');
+    assert.equal(w.accept(w.inferEsn(0xffff_fff8)), 'ok');
+    assert.equal(w.accept(w.inferEsn(0xffff_fff0)), 'duplicate');
+    assert.equal(w.inferEsn(10), 0x1_0000_000a, 'ahead after the wrap');
+    // outside the window the RFC's rule reads a value as ahead (the ICV, computed over the guessed high
+    // bits, then decides): never as a late packet of the previous subspace
+    assert.equal(w.inferEsn(0x8000_0000), 0x1_8000_0000, 'outside the window: read as ahead');
+    const fresh = new ReplayWindow(64, { esn: true });
+    fresh.accept(20);
+    assert.equal(fresh.inferEsn(0xffff_fff0), 0, 'before the first subspace: no valid id');
+    assert.equal(fresh.accept(fresh.inferEsn(0xffff_fff0)), 'invalid');
+  });
+
+  test('ESN inference agrees with the true sequence number for any in-window neighbour (property)', () => {
+    fc.assert(
+      fc.property(fc.integer({ min: 200, max: 2 ** 40 }), fc.integer({ min: -127, max: 1 << 20 }), (top, delta) => {
+        const w = new ReplayWindow(128, { esn: true });
+        w.accept(top);
+        const seq = top + delta;
+        assert.equal(w.inferEsn(seq % 0x1_0000_0000), seq);
+      }),
+      { numRuns: 500 },
+    );
+  });
 });
