@@ -5,8 +5,9 @@
  *   const vpn = await connect({ openvpn: { profile: 'office.ovpn', username, password } });
  *   await fetch('http://intranet/', { dispatcher: vpn.dispatcher });
  *
- * `connect()` / `Vpn` (library.ts) is the main entry. Below it: VpnTunnel (OpenVPN client + IP stack + TCP),
- * the OpenVPN client as a Link (IP packets in and out of the tunnel), the proxy front-ends, and the codecs.
+ * `connect()` / `Vpn` (library.ts) is the main entry. Below it: VpnTunnel (a protocol's backend under the
+ * reconnect loop, the IP stack and TCP), the protocol-neutral session contract (session/types.ts) a new
+ * protocol implements, the OpenVPN pieces, the proxy front-ends, and the codecs.
  */
 export {
   connect,
@@ -23,7 +24,20 @@ export {
   type ForwardLibOptions,
   type RemoteForwardLibOptions,
   type StatusServerLibOptions,
+  type ConfigWarning,
 } from './library.js';
+export { ReconnectingLink, type ReconnectingLinkEvents } from './session/reconnect.js';
+export { SessionBase } from './session/base.js';
+export type {
+  VpnBackend,
+  VpnSession,
+  SessionInfo,
+  SessionStats,
+  SessionClosed,
+  SessionDetails,
+  RemoteEndpoint,
+} from './session/types.js';
+export { OpenVpnBackend, type OpenVpnBackendOptions } from './openvpn/backend.js';
 export { VpnTunnel, type TunnelOptions, type TunnelEvents, type TunnelState } from './tunnel.js';
 export { HttpProxy, type HttpProxyOptions } from './proxy/http-proxy.js';
 export { Socks5Server, type Socks5Options } from './proxy/socks5.js';

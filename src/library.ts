@@ -25,10 +25,8 @@ import type { Duplex } from 'node:stream';
 import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions, type TLSSocket } from 'node:tls';
 import { Agent as UndiciAgent, type Dispatcher } from 'undici';
 import { VpnError } from './errors.js';
-import type { ReconnectingEvent } from './openvpn/client.js';
-import { loadProfile, parseProfile } from './openvpn/profile.js';
-import type { OpenVpnProfile, ParsedProfile, ProfileWarning } from './openvpn/profile-types.js';
-import type { CloseReason, ConnectedInfo } from './openvpn/session.js';
+// The backend table: the only imports from a protocol's directory.
+import { prepareOpenVpn, type OpenVpnSetup } from './openvpn/setup.js';
 import { AccessList } from './proxy/access.js';
 import type { ProxyCredentials } from './proxy/auth.js';
 import {
@@ -51,6 +49,8 @@ import type { LookupResult } from './stack/dns.js';
 import type { EchoReply } from './stack/ip.js';
 import type { TcpSocket } from './stack/tcp/socket.js';
 import type { UdpSocket } from './stack/udp.js';
+import type { ReconnectingEvent } from './session/reconnect.js';
+import type { SessionClosed, SessionInfo, VpnBackend } from './session/types.js';
 import type { TransportOptions, Transport } from './transport/types.js';
 import { VpnTunnel, type TunnelOptions, type TunnelState } from './tunnel.js';
 import { silentLogger, type Logger } from './util/log.js';
@@ -59,20 +59,32 @@ import { VERSION } from './version.js';
 /** A TCP connection through the tunnel: a `net.Socket`-like Duplex (remoteAddress, setNoDelay, setTimeout …). */
 export type VpnSocket = TcpSocket;
 
-/** How to reach the OpenVPN server. */
-export interface OpenVpnConnectOptions {
-  /**
-   * The profile: a path to an .ovpn file (files it references are read relative to it), the text of a
-   * profile (any string containing a newline; references relative to the current directory), or an
-   * already parsed profile (`parseProfile(text).profile` or the whole ParsedProfile).
-   */
-  profile: string | OpenVpnProfile | ParsedProfile;
-  /** For `auth-user-pass` profiles (default: the credentials inlined in the profile, if any). */
-  username?: string;
-  password?: string;
-  /** Passphrase of an encrypted private key. */
-  passphrase?: string;
+/** How to reach the OpenVPN server: the profile (path, text or parsed) and, if it needs them, credentials. */
+export type OpenVpnConnectOptions = Pick<OpenVpnSetup, 'profile' | 'username' | 'password' | 'passphrase'>;
+
+/** A warning about the configuration (a directive that was ignored, and why). */
+export interface ConfigWarning {
+  file: string;
+  line?: number;
+  message: string;
 }
+
+interface Prepared {
+  backend: VpnBackend<unknown>;
+  warnings: ConfigWarning[];
+}
+
+/**
+ * The backend table: one entry per protocol, keyed by its option in VpnConnectOptions. A new protocol adds
+ * its options type to VpnConnectOptions and one line here.
+ */
+const BACKENDS = {
+  openvpn: async (o: VpnConnectOptions): Promise<Prepared> => {
+    const r = await prepareOpenVpn({ ...o.openvpn!, tlsEkm: o.tlsEkm, createTransport: o.createTransport, logger: o.logger });
+    return { backend: r.backend as VpnBackend<unknown>, warnings: r.warnings };
+  },
+} satisfies Record<string, (o: VpnConnectOptions) => Promise<Prepared>>;
+type Protocol = keyof typeof BACKENDS;
 
 /** TLS settings for HTTPS through `vpn.dispatcher` and `vpn.agent.https`. */
 export interface VpnTlsOptions {
@@ -86,7 +98,8 @@ export interface VpnTlsOptions {
 }
 
 export interface VpnConnectOptions {
-  openvpn: OpenVpnConnectOptions;
+  /** Connect with OpenVPN (exactly one protocol's options must be given). */
+  openvpn?: OpenVpnConnectOptions;
   /** DNS servers (IPv4) to use through the tunnel instead of the ones the server pushed. */
   dns?: string[];
   /** Where log lines go (default: nowhere). */
@@ -109,7 +122,7 @@ export interface VpnConnectOptions {
   pcap?: string;
   /** TCP tuning (buffer sizes, congestion control, timeouts). */
   tcp?: TunnelOptions['tcp'];
-  /** Offer the TLS keying-material exporter to the server (default true). */
+  /** OpenVPN: offer the TLS keying-material exporter to the server (default true). */
   tlsEkm?: boolean;
   /** Replace the transport (tests). */
   createTransport?: (kind: 'udp' | 'tcp', opts: TransportOptions) => Transport;
@@ -146,11 +159,11 @@ export type StatusServerLibOptions = Omit<StatusServerOptions, 'getStatus' | 'me
 /** Events of a Vpn. */
 export interface VpnEvents {
   /** The tunnel is up (again): after a reconnect the address may differ. */
-  connected: [ConnectedInfo];
+  connected: [SessionInfo];
   /** The tunnel went down and the client is reconnecting; connections through it fail until 'connected'. */
   reconnecting: [ReconnectingEvent];
   /** The VPN is closed for good: by `close()` (reason 'user') or a fatal error (e.g. AUTH_FAILED). */
-  closed: [{ reason: CloseReason; error?: VpnError }];
+  closed: [SessionClosed];
 }
 
 interface Closable {
@@ -162,10 +175,10 @@ interface Closable {
  * proxies) goes through the tunnel; `close()` stops all of it.
  */
 export class Vpn extends EventEmitter<VpnEvents> {
-  /** The underlying tunnel (OpenVPN client, IP stack, TCP): for diagnostics and advanced use. */
+  /** The underlying tunnel (reconnecting session, IP stack, TCP): for diagnostics and advanced use. */
   readonly tunnel: VpnTunnel;
-  /** Warnings about the profile (directives that were ignored, and why). */
-  readonly warnings: readonly ProfileWarning[];
+  /** Warnings about the configuration (directives that were ignored, and why). */
+  readonly warnings: readonly ConfigWarning[];
   /** Counters shared by the proxies and forwards started from this object (and /metrics). */
   readonly metrics = new ProxyMetrics();
   private readonly log: Logger;
@@ -177,26 +190,12 @@ export class Vpn extends EventEmitter<VpnEvents> {
   private closing: Promise<void> | undefined;
 
   /** @internal use `connect()` */
-  constructor(profile: OpenVpnProfile, warnings: readonly ProfileWarning[], opts: VpnConnectOptions) {
+  constructor(backend: VpnBackend<unknown>, warnings: readonly ConfigWarning[], opts: VpnConnectOptions) {
     super();
     this.opts = opts;
     this.warnings = warnings;
     this.log = opts.logger ?? silentLogger;
-    const o = opts.openvpn;
-    const aup = profile.authUserPass;
-    const username = o.username ?? aup?.username;
-    const password = o.password ?? aup?.password;
-    this.tunnel = new VpnTunnel({
-      profile,
-      credentials: username !== undefined ? { username, password: password ?? '' } : undefined,
-      passphrase: o.passphrase,
-      tlsEkm: opts.tlsEkm,
-      dns: opts.dns,
-      pcap: opts.pcap,
-      logger: opts.logger,
-      tcp: opts.tcp,
-      createTransport: opts.createTransport,
-    });
+    this.tunnel = new VpnTunnel({ backend, dns: opts.dns, pcap: opts.pcap, logger: opts.logger, tcp: opts.tcp });
     this.tunnel.on('connected', (i) => this.emit('connected', i));
     this.tunnel.on('reconnecting', (e) => this.emit('reconnecting', e));
     this.tunnel.on('closed', (e) => this.emit('closed', e));
@@ -205,27 +204,7 @@ export class Vpn extends EventEmitter<VpnEvents> {
 
   /** @internal */
   async start(): Promise<void> {
-    const timeoutMs = this.opts.timeoutMs ?? 60_000;
-    const signal = this.opts.signal;
-    let timer: NodeJS.Timeout | undefined;
-    let onAbort: (() => void) | undefined;
-    const stop = new Promise<never>((_, reject) => {
-      if (timeoutMs > 0) {
-        timer = setTimeout(() => reject(new VpnError('CONNECT_TIMEOUT', `the VPN did not come up within ${timeoutMs} ms`)), timeoutMs);
-      }
-      onAbort = () => reject(new VpnError('TRANSPORT_CLOSED', 'connecting the VPN was aborted'));
-      if (signal?.aborted) onAbort();
-      else signal?.addEventListener('abort', onAbort, { once: true });
-    });
-    try {
-      await Promise.race([this.tunnel.start(), stop]);
-    } catch (e) {
-      await this.tunnel.close().catch(() => undefined);
-      throw e;
-    } finally {
-      clearTimeout(timer);
-      if (onAbort) signal?.removeEventListener('abort', onAbort);
-    }
+    await this.tunnel.startWithin({ timeoutMs: this.opts.timeoutMs ?? 60_000, signal: this.opts.signal });
   }
 
   /** 'connecting' | 'up' | 'reconnecting' | 'closed' (and 'idle' before start). */
@@ -233,14 +212,14 @@ export class Vpn extends EventEmitter<VpnEvents> {
     return this.tunnel.state;
   }
 
-  /** What the server pushed for the current session (address, cipher …); undefined while down. */
-  get info(): ConnectedInfo | undefined {
+  /** The current session (protocol, server, address, routes, cipher, protocol details); undefined while down. */
+  get info(): SessionInfo | undefined {
     return this.tunnel.info;
   }
 
   /** Our address inside the VPN (undefined while down). */
   get address(): string | undefined {
-    return this.tunnel.info?.localIp;
+    return this.tunnel.info?.link.address;
   }
 
   /**
@@ -304,91 +283,46 @@ export class Vpn extends EventEmitter<VpnEvents> {
   }
 
   /** Start an HTTP proxy (CONNECT and absolute-form requests) whose connections go through the VPN. */
-  async httpProxy(opts: HttpProxyLibOptions = {}): Promise<HttpProxy> {
-    this.assertOpen();
+  httpProxy(opts: HttpProxyLibOptions = {}): Promise<HttpProxy> {
     const { allow, ...rest } = opts;
-    const p = new HttpProxy({
-      connectTimeoutMs: this.connectTimeout(),
-      ...rest,
-      port: opts.port ?? 8080,
-      routing: this.router,
-      access: new AccessList(allow),
-      metrics: this.metrics,
-      logger: this.log,
-    });
-    await p.listen();
-    return this.own(p);
+    return this.launch(() => new HttpProxy({ ...this.shared(allow), ...rest, port: opts.port ?? 8080, routing: this.router }));
   }
 
   /** Start a SOCKS5 proxy (CONNECT by address or name, UDP ASSOCIATE) whose connections go through the VPN. */
-  async socksProxy(opts: SocksProxyLibOptions = {}): Promise<Socks5Server> {
-    this.assertOpen();
+  socksProxy(opts: SocksProxyLibOptions = {}): Promise<Socks5Server> {
     const { allow, ...rest } = opts;
-    const p = new Socks5Server({
-      connectTimeoutMs: this.connectTimeout(),
-      ...rest,
-      port: opts.port ?? 1080,
-      routing: this.router,
-      access: new AccessList(allow),
-      metrics: this.metrics,
-      logger: this.log,
-    });
-    await p.listen();
-    return this.own(p);
+    return this.launch(() => new Socks5Server({ ...this.shared(allow), ...rest, port: opts.port ?? 1080, routing: this.router }));
   }
 
   /**
    * A local port forward, as `ssh -L`: `"[BIND:]LPORT:HOST:PORT"` or a ForwardSpec. Each connection to
    * BIND:LPORT on this host is carried to HOST:PORT through the VPN.
    */
-  async forward(spec: string | ForwardSpec, opts: ForwardLibOptions = {}): Promise<LocalForward> {
-    this.assertOpen();
+  forward(spec: string | ForwardSpec, opts: ForwardLibOptions = {}): Promise<LocalForward> {
     const { allow, ...rest } = opts;
-    const f = new LocalForward({
-      connectTimeoutMs: this.connectTimeout(),
-      ...rest,
-      spec: typeof spec === 'string' ? parseForwardSpec(spec) : spec,
-      routing: this.router,
-      access: allow ? new AccessList(allow) : undefined,
-      metrics: this.metrics,
-      logger: this.log,
-    });
-    await f.listen();
-    return this.own(f);
+    const parsed = typeof spec === 'string' ? parseForwardSpec(spec) : spec;
+    // A forward accepts whoever can reach its bind address unless `allow` narrows it.
+    return this.launch(() => new LocalForward({ ...this.shared(allow), access: allow ? new AccessList(allow) : undefined, ...rest, spec: parsed, routing: this.router }));
   }
 
   /**
    * A remote port forward, as `ssh -R`: `"RPORT:HOST:PORT"` or a RemoteForwardSpec. Listens on RPORT of our
    * VPN address; each connection is carried to HOST:PORT dialed from this host.
    */
-  async remoteForward(spec: string | RemoteForwardSpec, opts: RemoteForwardLibOptions = {}): Promise<RemoteForward> {
-    this.assertOpen();
-    const f = new RemoteForward({
-      connectTimeoutMs: this.connectTimeout(),
-      ...opts,
-      spec: typeof spec === 'string' ? parseRemoteForwardSpec(spec) : spec,
-      listen: async (port, onConnection) => this.tunnel.listen(port, onConnection),
-      metrics: this.metrics,
-      logger: this.log,
-    });
-    await f.start();
-    return this.own(f);
+  remoteForward(spec: string | RemoteForwardSpec, opts: RemoteForwardLibOptions = {}): Promise<RemoteForward> {
+    const { access: _none, ...shared } = this.shared(undefined);
+    const parsed = typeof spec === 'string' ? parseRemoteForwardSpec(spec) : spec;
+    return this.launch(
+      () => new RemoteForward({ ...shared, ...opts, spec: parsed, listen: async (port, onConnection) => this.tunnel.listen(port, onConnection) }),
+      (f) => f.start(),
+    );
   }
 
   /** Start the status endpoint: /healthz, /status (JSON) and /metrics (Prometheus). */
-  async statusServer(opts: StatusServerLibOptions = {}): Promise<StatusServer> {
-    this.assertOpen();
+  statusServer(opts: StatusServerLibOptions = {}): Promise<StatusServer> {
     const { allow, ...rest } = opts;
-    const s = new StatusServer({
-      version: VERSION,
-      ...rest,
-      getStatus: () => this.tunnel.status(),
-      metrics: this.metrics,
-      access: new AccessList(allow),
-      logger: this.log,
-    });
-    await s.listen();
-    return this.own(s);
+    const { connectTimeoutMs: _unused, ...shared } = this.shared(allow);
+    return this.launch(() => new StatusServer({ version: VERSION, ...shared, ...rest, getStatus: () => this.tunnel.status() }));
   }
 
   /**
@@ -421,6 +355,19 @@ export class Vpn extends EventEmitter<VpnEvents> {
   private own<T extends Closable>(c: T): T {
     this.owned.add(c);
     return c;
+  }
+
+  /** What every proxy, forward and status endpoint started from here shares. */
+  private shared(allow: readonly string[] | undefined) {
+    return { connectTimeoutMs: this.connectTimeout(), access: new AccessList(allow), metrics: this.metrics, logger: this.log };
+  }
+
+  /** Makes a listener, starts it (listen() by default) and owns it, so close() stops it. */
+  private async launch<T extends Closable & { listen?(): Promise<unknown> }>(make: () => T, start: (c: T) => Promise<unknown> = (c) => c.listen!()): Promise<T> {
+    this.assertOpen();
+    const c = make();
+    await start(c);
+    return this.own(c);
   }
 
   /** Dial through the tunnel, then TLS over it when asked; calls back with a ready socket. */
@@ -494,18 +441,6 @@ export class Vpn extends EventEmitter<VpnEvents> {
   }
 }
 
-/** Load the profile given in any of its accepted forms. */
-async function resolveProfile(p: OpenVpnConnectOptions['profile']): Promise<ParsedProfile> {
-  if (typeof p === 'string') {
-    if (p.includes('\n')) {
-      const { readFileSync } = await import('node:fs');
-      return parseProfile(p, { readFile: (abs) => readFileSync(abs, 'utf8'), readBinaryFile: (abs) => new Uint8Array(readFileSync(abs)) });
-    }
-    return loadProfile(p);
-  }
-  if ('profile' in p && 'warnings' in p) return p;
-  return { profile: p, warnings: [] };
-}
 
 /**
  * Connect to a VPN and resolve once the tunnel is up. After that the client reconnects by itself when the
@@ -514,11 +449,16 @@ async function resolveProfile(p: OpenVpnConnectOptions['profile']): Promise<Pars
  * `timeoutMs`), TRANSPORT_CLOSED (aborted) …
  */
 export async function connect(options: VpnConnectOptions): Promise<Vpn> {
-  if (!options?.openvpn?.profile) throw new VpnError('USAGE', 'connect() needs { openvpn: { profile } }');
-  const { profile, warnings } = await resolveProfile(options.openvpn.profile);
+  const chosen = (Object.keys(BACKENDS) as Protocol[]).filter((k) => options?.[k] !== undefined);
+  if (chosen.length !== 1) {
+    const keys = Object.keys(BACKENDS).map((k) => `{ ${k}: … }`).join(' or ');
+    throw new VpnError('USAGE', chosen.length ? `connect() takes one protocol, got ${chosen.join(' and ')}` : `connect() needs ${keys}`);
+  }
+  if (chosen[0] === 'openvpn' && !options.openvpn?.profile) throw new VpnError('USAGE', 'connect() needs { openvpn: { profile } }');
+  const { backend, warnings } = await BACKENDS[chosen[0]!](options);
   const log = options.logger ?? silentLogger;
   for (const w of warnings) log.warn(`profile ${w.file}: ${w.message}`);
-  const vpn = new Vpn(profile, warnings, options);
+  const vpn = new Vpn(backend, warnings, options);
   await vpn.start();
   return vpn;
 }

@@ -1,10 +1,11 @@
 /**
- * The whole client side in one object: the reconnecting OpenVPN client (a Link), the userspace IP stack on it
- * (IPv4, ICMP, UDP, DNS) and TCP, plus the seams the proxies and the library use: a Dialer (TCP connects and
- * UDP through the tunnel, names resolved by the tunnel's DNS), a VpnSide for the Router, a listen() for
- * remote forwards, and a status snapshot for /status and /metrics.
+ * The whole client side in one object, for any VPN protocol: the reconnect loop over a protocol's backend
+ * (a Link), the userspace IP stack on it (IPv4, ICMP, UDP, DNS) and TCP, plus the seams the proxies and the
+ * library use: a Dialer (TCP connects and UDP through the tunnel, names resolved by the tunnel's DNS), a
+ * VpnSide for the Router, a listen() for remote forwards, and a status snapshot for /status and /metrics.
+ * It knows no protocol: the backend (src/openvpn/backend.ts, later src/ipsec/) is all that differs.
  *
- *   const t = new VpnTunnel({ profile, credentials, logger });
+ *   const t = new VpnTunnel({ backend: new OpenVpnBackend({ profile, credentials, createTransport }), logger });
  *   await t.start();
  *   const sock = await t.connect({ host: 'intranet.example', port: 80 });
  */
@@ -14,30 +15,26 @@ import { VpnError } from './errors.js';
 import type { Link } from './link/link.js';
 import { PcapWriter, withPcap } from './link/pcap.js';
 import { withTrace } from './link/trace.js';
-import { OpenVpnClient, type ReconnectingEvent } from './openvpn/client.js';
-import type { OpenVpnProfile } from './openvpn/profile-types.js';
-import type { CloseReason, ConnectedInfo } from './openvpn/session.js';
+import { ReconnectingLink, type ReconnectingEvent } from './session/reconnect.js';
+import type { SessionClosed, SessionInfo, VpnBackend } from './session/types.js';
 import type { Dialer, DialOptions, DialedSocket, UdpLike } from './proxy/dialer.js';
 import type { VpnRouteConfig, VpnSide } from './proxy/router.js';
-import type { TunnelStatus } from './proxy/status.js';
+import type { TunnelState, TunnelStatus } from './proxy/status.js';
 import type { EchoReply } from './stack/ip.js';
 import { dnsOverTcp } from './stack/dns-tcp.js';
 import { IpStack } from './stack/stack.js';
 import { TcpStack, type TcpStackOptions } from './stack/tcp/tcp.js';
 import type { TcpSocket } from './stack/tcp/socket.js';
 import type { UdpSocket } from './stack/udp.js';
-import { createTransport } from './transport/index.js';
-import type { Transport, TransportOptions } from './transport/types.js';
 import { SystemClock, type Clock } from './util/clock.js';
 import { silentLogger, type Logger } from './util/log.js';
 import { IpProtocol } from './wire/ipv4.js';
 
+export type { TunnelState } from './proxy/status.js';
+
 export interface TunnelOptions {
-  profile: OpenVpnProfile;
-  credentials?: { username: string; password: string };
-  passphrase?: string;
-  /** Offer the TLS keying-material exporter (default true). */
-  tlsEkm?: boolean;
+  /** The VPN protocol: makes one session per attempt (OpenVpnBackend, …). */
+  backend: VpnBackend<any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- each backend carries its own state type
   /** DNS servers to use instead of the pushed ones. */
   dns?: string[];
   /** Write the tunnel's IP packets to this pcap file. */
@@ -46,19 +43,19 @@ export interface TunnelOptions {
   clock?: Clock;
   /** TCP tuning (buffers, congestion control, timeouts). */
   tcp?: Partial<Omit<TcpStackOptions, 'clock' | 'logger'>>;
-  createTransport?: (kind: 'udp' | 'tcp', opts: TransportOptions) => Transport;
+  /** Random source in [0, 1) for the reconnect jitter (tests). */
+  random?: () => number;
 }
 
 export interface TunnelEvents {
-  connected: [ConnectedInfo];
+  connected: [SessionInfo];
   reconnecting: [ReconnectingEvent];
-  closed: [{ reason: CloseReason; error?: VpnError }];
+  closed: [SessionClosed];
 }
 
-export type TunnelState = 'idle' | 'connecting' | 'up' | 'reconnecting' | 'closed';
-
 export class VpnTunnel extends EventEmitter<TunnelEvents> {
-  readonly client: OpenVpnClient;
+  /** The reconnecting link over the backend (the current session, the last error). */
+  readonly client: ReconnectingLink<unknown>;
   readonly stack: IpStack;
   readonly tcp: TcpStack;
   readonly dialer: Dialer;
@@ -75,15 +72,7 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
     super();
     this.clock = opts.clock ?? new SystemClock();
     this.log = opts.logger ?? silentLogger;
-    this.client = new OpenVpnClient({
-      profile: opts.profile,
-      credentials: opts.credentials,
-      passphrase: opts.passphrase,
-      tlsEkm: opts.tlsEkm,
-      createTransport: opts.createTransport ?? createTransport,
-      clock: opts.clock,
-      logger: opts.logger,
-    });
+    this.client = new ReconnectingLink(opts.backend, { clock: opts.clock, logger: opts.logger, random: opts.random });
     let link: Link = this.client;
     if (opts.pcap) {
       this.pcap = PcapWriter.open(opts.pcap);
@@ -134,14 +123,50 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
   get state(): TunnelState {
     return this.stateValue;
   }
-  get info(): ConnectedInfo | undefined {
-    return this.client.connectedInfo;
+  /** The current session, once up: protocol, server, addresses, cipher and the protocol's details. */
+  get info(): SessionInfo | undefined {
+    return this.client.sessionInfo;
+  }
+
+  get protocol(): string {
+    return this.opts.backend.protocol;
   }
 
   /** Connects; resolves once the tunnel is up the first time (the client keeps reconnecting after that). */
-  async start(): Promise<ConnectedInfo> {
+  async start(): Promise<SessionInfo> {
     this.stateValue = 'connecting';
     return this.client.start();
+  }
+
+  /**
+   * start() bounded in time and abortable, as the CLI and the library both need it: throws CONNECT_TIMEOUT
+   * (with the last attempt's error) after `timeoutMs` (0 = no limit), TRANSPORT_CLOSED when `signal` aborts,
+   * or the fatal VPN error; the tunnel is closed whenever it throws.
+   */
+  async startWithin(o: { timeoutMs: number; signal?: AbortSignal }): Promise<SessionInfo> {
+    const { timeoutMs, signal } = o;
+    let timer: NodeJS.Timeout | undefined;
+    let onAbort: (() => void) | undefined;
+    const stop = new Promise<never>((_, reject) => {
+      if (timeoutMs > 0) {
+        timer = setTimeout(() => {
+          const last = this.client.lastError ? `; last error: ${this.client.lastError.message}` : '';
+          reject(new VpnError('CONNECT_TIMEOUT', `the tunnel was not up within ${timeoutMs / 1000} s${last}`));
+        }, timeoutMs);
+      }
+      onAbort = () => reject(new VpnError('TRANSPORT_CLOSED', 'connecting the VPN was aborted'));
+      if (signal?.aborted) onAbort();
+      else signal?.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([this.start(), stop]);
+    } catch (e) {
+      await this.close().catch(() => undefined);
+      throw e;
+    } finally {
+      clearTimeout(timer);
+      if (onAbort) signal?.removeEventListener('abort', onAbort);
+    }
   }
 
   async close(): Promise<void> {
@@ -198,15 +223,13 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
   }
 
   status(): TunnelStatus {
-    const info = this.client.connectedInfo;
-    const s = this.client.current;
-    const c = s?.counters;
-    const state = this.stateValue === 'up' ? 'up' : this.stateValue === 'reconnecting' ? 'reconnecting' : this.stateValue === 'closed' ? 'closed' : this.stateValue === 'connecting' ? 'connecting' : 'down';
+    const info = this.client.sessionInfo;
+    const c = this.client.current?.stats();
     return {
-      state,
-      protocol: 'openvpn',
-      server: info ? `${info.remote.host}:${info.remote.port}/${info.remote.proto}` : undefined,
-      address: info?.localIp,
+      state: this.stateValue,
+      protocol: this.opts.backend.protocol,
+      server: info ? `${info.server.host}:${info.server.port}/${info.server.proto}` : undefined,
+      address: info?.link.address,
       cipher: info?.cipher,
       connectedSince: this.upSince,
       reconnects: this.reconnects,
@@ -214,7 +237,9 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
       bytesOut: c?.bytesOut,
       packetsIn: c?.packetsIn,
       packetsOut: c?.packetsOut,
-      drops: c ? c.dataDropped + c.controlDropped : undefined,
+      drops: c?.dropped,
+      dropReasons: c?.drops,
+      details: info?.details,
       tcp: this.tcp.stats,
     };
   }

@@ -6,6 +6,8 @@ import { parseCredentials, type ProxyCredentials } from '../proxy/auth.js';
 import { parseForwardSpec, parseRemoteForwardSpec, type ForwardSpec, type RemoteForwardSpec } from '../proxy/forward.js';
 import type { RoutePolicy } from '../proxy/router.js';
 import { parseLogLevel, type LogLevel } from '../util/log.js';
+import type { FlagSpec, ProtocolCli } from './protocol-cli.js';
+import { PROTOCOLS } from './protocols.js';
 
 /** A local listen address. */
 export interface ListenAddr {
@@ -13,18 +15,19 @@ export interface ListenAddr {
   port: number;
 }
 
-/** What `vpnproxy openvpn PROFILE [options]` was asked to do. */
-export interface OpenVpnCommand {
-  command: 'openvpn';
-  profilePath: string;
+/** What `vpnproxy PROTOCOL CONFIG [options]` was asked to do: the common options, plus the protocol's own. */
+export interface VpnCommand<P = unknown> {
+  command: 'run';
+  /** The protocol (its command word) and its own parsed flags. */
+  protocol: ProtocolCli<P>;
+  protocolFlags: P;
+  /** The protocol's config file (.ovpn profile, swanctl.conf …). */
+  configPath: string;
   /** Ping this address through the tunnel and exit (like ping(8)); no listeners are started. */
   ping?: string;
   count: number;
   /** Interval between echo requests, ms. */
   intervalMs: number;
-  authUserPassFile?: string;
-  /** Turn off the TLS keying-material exporter (use the TLS1-PRF key derivation). */
-  tlsEkm: boolean;
   /** HTTP proxy listener; undefined = off. */
   httpProxy?: ListenAddr;
   /** SOCKS5 listener; undefined = off. */
@@ -48,14 +51,22 @@ export interface OpenVpnCommand {
   readyTimeoutSec: number;
 }
 
-export type Command = OpenVpnCommand | { command: 'help' } | { command: 'version' };
+export type Command = VpnCommand | { command: 'help' } | { command: 'version' };
 
-export const HELP = `vpnproxy — a userspace VPN client (OpenVPN) with no tun device and no root, exposed as local
-HTTP and SOCKS5 proxies and port forwards
+const usageLines = (protocols: readonly ProtocolCli<unknown>[]) =>
+  protocols.map((p) => `  vpnproxy ${p.name} ${p.configName} [options]`.padEnd(44) + ` ${p.summary}`).join('\n');
+const protocolSections = (protocols: readonly ProtocolCli<unknown>[]) =>
+  protocols.map((p) => `${p.name} (vpnproxy ${p.name} ${p.configName}):\n${p.help}`).join('\n');
+
+export function helpText(protocols: readonly ProtocolCli<unknown>[] = PROTOCOLS): string {
+  return `vpnproxy — a userspace VPN client (${protocols.map((p) => p.name).join(', ')}) with no tun device and no root,
+exposed as local HTTP and SOCKS5 proxies and port forwards
 
 Usage:
-  vpnproxy openvpn PROFILE.ovpn [options]
+${usageLines(protocols)}
   vpnproxy --help | --version
+
+The options below are common to every protocol; each protocol adds a few of its own (at the end).
 
 Listeners (started at once; until the tunnel is up, clients wait up to --ready-timeout, then get 503 / SOCKS
 "network unreachable"; one line on stderr says when everything is ready):
@@ -79,14 +90,11 @@ Access:
                            loopback only: 127.0.0.0/8, ::1). Forwards accept whoever can reach their BIND address.
 
 VPN:
-  --auth-user-pass FILE    credentials for profiles that need them: two lines, username then password
-                           (also VPNPROXY_USERNAME / VPNPROXY_PASSWORD)
   --dns IP                 resolver to use instead of the pushed ones (repeatable); queried through the tunnel
   --route-all              send every destination through the VPN
   --direct-unrouted        send only destinations inside the VPN's routes through it, the rest directly from this
                            host, even if the server pushes redirect-gateway
                            (default: follow the VPN's routes and redirect-gateway, the rest directly)
-  --no-tls-ekm             do not offer the TLS keying-material exporter; derive data keys with the TLS1-PRF
   --connect-timeout SEC    give up if the tunnel is not up within SEC seconds at start (default 60)
   --ready-timeout SEC      how long a proxy client waits for a tunnel that is down (default 15)
   --ping ADDR              only ping ADDR through the tunnel like ping(8), then exit (0 only if replies came back)
@@ -104,7 +112,34 @@ Output:
 Ctrl-C or SIGTERM closes the tunnel (the server is told) and exits within two seconds.
 Exit codes: 0 clean stop (or --ping with replies), 1 VPN failure (authentication, TLS, unreachable server, tunnel
 closed by the server, no ping replies), 2 usage, profile or listen-address error.
-`;
+
+${protocolSections(protocols)}`;
+}
+
+export const HELP = helpText();
+
+/** The options every protocol's command takes. */
+const COMMON_FLAGS: Readonly<Record<string, FlagSpec>> = {
+  'http-proxy': { type: 'string' },
+  'socks-proxy': { type: 'string' },
+  forward: { type: 'string', multiple: true },
+  'remote-forward': { type: 'string', multiple: true },
+  'proxy-auth': { type: 'string' },
+  allow: { type: 'string', multiple: true },
+  dns: { type: 'string', multiple: true },
+  'route-all': { type: 'boolean' },
+  'direct-unrouted': { type: 'boolean' },
+  status: { type: 'string' },
+  ping: { type: 'string' },
+  count: { type: 'string' },
+  interval: { type: 'string' },
+  'connect-timeout': { type: 'string' },
+  'ready-timeout': { type: 'string' },
+  pcap: { type: 'string' },
+  'log-level': { type: 'string' },
+  'log-format': { type: 'string' },
+  help: { type: 'boolean', short: 'h' },
+};
 
 function usage(msg: string): VpnError {
   return new VpnError('USAGE', `${msg} (try --help)`);
@@ -145,47 +180,46 @@ export function parseListenAddr(flag: string, s: string): ListenAddr | undefined
   return { host, port: Number(port) };
 }
 
-export function parseCommandLine(argv: string[]): Command {
+interface CommonValues {
+  [flag: string]: string | boolean | string[] | undefined;
+  'http-proxy'?: string;
+  'socks-proxy'?: string;
+  forward?: string[];
+  'remote-forward'?: string[];
+  'proxy-auth'?: string;
+  allow?: string[];
+  dns?: string[];
+  'route-all'?: boolean;
+  'direct-unrouted'?: boolean;
+  status?: string;
+  ping?: string;
+  count?: string;
+  interval?: string;
+  'connect-timeout'?: string;
+  'ready-timeout'?: string;
+  pcap?: string;
+  'log-level'?: string;
+  'log-format'?: string;
+  help?: boolean;
+}
+
+export function parseCommandLine(argv: string[], protocols: readonly ProtocolCli<unknown>[] = PROTOCOLS): Command {
   if (argv.length === 0 || argv[0] === '--help' || argv[0] === '-h' || argv[0] === 'help') return { command: 'help' };
   if (argv[0] === '--version' || argv[0] === '-v') return { command: 'version' };
   const [cmd, ...rest] = argv;
-  if (cmd !== 'openvpn') throw usage(`unknown command "${cmd}"`);
+  const protocol = protocols.find((p) => p.name === cmd);
+  if (!protocol) throw usage(`unknown command "${cmd}" (protocols: ${protocols.map((p) => p.name).join(', ')})`);
+  for (const f of Object.keys(protocol.flags)) if (f in COMMON_FLAGS) throw new VpnError('INTERNAL', `${protocol.name} redefines the common flag --${f}`);
   let parsed;
   try {
-    parsed = parseArgs({
-      args: rest,
-      allowPositionals: true,
-      strict: true,
-      options: {
-        'http-proxy': { type: 'string' },
-        'socks-proxy': { type: 'string' },
-        forward: { type: 'string', multiple: true },
-        'remote-forward': { type: 'string', multiple: true },
-        'proxy-auth': { type: 'string' },
-        allow: { type: 'string', multiple: true },
-        dns: { type: 'string', multiple: true },
-        'route-all': { type: 'boolean' },
-        'direct-unrouted': { type: 'boolean' },
-        status: { type: 'string' },
-        ping: { type: 'string' },
-        count: { type: 'string' },
-        interval: { type: 'string' },
-        'auth-user-pass': { type: 'string' },
-        'no-tls-ekm': { type: 'boolean' },
-        'connect-timeout': { type: 'string' },
-        'ready-timeout': { type: 'string' },
-        pcap: { type: 'string' },
-        'log-level': { type: 'string' },
-        'log-format': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
+    parsed = parseArgs({ args: rest, allowPositionals: true, strict: true, options: { ...COMMON_FLAGS, ...protocol.flags } });
   } catch (e) {
     throw usage((e as Error).message);
   }
-  const v = parsed.values;
+  const v = parsed.values as CommonValues;
   if (v.help) return { command: 'help' };
-  if (parsed.positionals.length !== 1) throw usage('vpnproxy openvpn takes exactly one PROFILE.ovpn');
+  if (parsed.positionals.length !== 1) throw usage(`vpnproxy ${protocol.name} takes exactly one ${protocol.configName}`);
+  const protocolFlags = protocol.parseFlags(v);
   const logLevel = v['log-level'] === undefined ? 'info' : parseLogLevel(v['log-level']);
   if (!logLevel) throw usage(`--log-level must be one of silent, error, warn, info, debug, trace`);
   const logFormat = v['log-format'] ?? 'text';
@@ -204,13 +238,13 @@ export function parseCommandLine(argv: string[]): Command {
     seen.add(r.remotePort);
   }
   return {
-    command: 'openvpn',
-    profilePath: parsed.positionals[0]!,
+    command: 'run',
+    protocol,
+    protocolFlags,
+    configPath: parsed.positionals[0]!,
     ping: v.ping,
     count: positiveInt('--count', v.count, 4),
     intervalMs: Math.round(positiveNumber('--interval', v.interval, 1) * 1000),
-    authUserPassFile: v['auth-user-pass'],
-    tlsEkm: !v['no-tls-ekm'],
     httpProxy: parseListenAddr('--http-proxy', v['http-proxy'] ?? '127.0.0.1:8080'),
     socksProxy: parseListenAddr('--socks-proxy', v['socks-proxy'] ?? '127.0.0.1:1080'),
     forwards,

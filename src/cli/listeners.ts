@@ -1,5 +1,5 @@
 /**
- * The listeners of `vpnproxy openvpn`: HTTP proxy, SOCKS5, local and remote forwards and the status endpoint,
+ * The listeners of `vpnproxy PROTOCOL`: HTTP proxy, SOCKS5, local and remote forwards and the status endpoint,
  * all on one VpnTunnel, sharing one ProxyMetrics (so /metrics and /status count every front-end) and one
  * --allow list.
  *
@@ -23,7 +23,7 @@ import { StatusServer } from '../proxy/status.js';
 import type { VpnTunnel } from '../tunnel.js';
 import type { Logger } from '../util/log.js';
 import { VERSION } from '../version.js';
-import type { ListenAddr, OpenVpnCommand } from './args.js';
+import type { ListenAddr, VpnCommand } from './args.js';
 
 export interface RunningListeners {
   /** One entry per listener, e.g. "http-proxy 127.0.0.1:8080" (real bound ports). */
@@ -46,7 +46,7 @@ async function listenOr(what: string, want: ListenAddr | { host: string; port: n
 }
 
 /** Creates and binds every local listener of `cmd` (remote forwards wait for startRemoteForwards()). */
-export async function startListeners(cmd: OpenVpnCommand, tunnel: VpnTunnel, log: Logger): Promise<RunningListeners> {
+export async function startListeners(cmd: VpnCommand, tunnel: VpnTunnel, log: Logger): Promise<RunningListeners> {
   const metrics = new ProxyMetrics();
   const access = new AccessList(cmd.allow);
   const readyTimeoutMs = Math.round(cmd.readyTimeoutSec * 1000);
@@ -54,7 +54,7 @@ export async function startListeners(cmd: OpenVpnCommand, tunnel: VpnTunnel, log
   const intoVpn = new Router({ vpn: tunnel.vpnSide, policy: 'route-all' });
   const closers: (() => Promise<void>)[] = [];
   const describe: string[] = [];
-  const remote: { r: RemoteForward; spec: OpenVpnCommand['remoteForwards'][number] }[] = [];
+  const remote: { r: RemoteForward; spec: VpnCommand['remoteForwards'][number] }[] = [];
   const close = async (): Promise<void> => {
     await Promise.all(closers.splice(0).map((c) => c().catch(() => undefined)));
   };
@@ -104,7 +104,7 @@ export async function startListeners(cmd: OpenVpnCommand, tunnel: VpnTunnel, log
     async startRemoteForwards() {
       if (remoteStarted) return;
       remoteStarted = true;
-      const addr = tunnel.info?.localIp ?? 'vpn';
+      const addr = tunnel.info?.link.address ?? 'vpn';
       for (const { r, spec } of remote) {
         const { remotePort, host, port } = spec;
         try {

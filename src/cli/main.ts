@@ -3,7 +3,7 @@ import { VpnError, exitCodeFor } from '../errors.js';
 import { Logger } from '../util/log.js';
 import { VERSION } from '../version.js';
 import { HELP, parseCommandLine } from './args.js';
-import { runOpenVpn } from './openvpn-command.js';
+import { runVpn } from './run-command.js';
 import { tuneGc } from './gc-tuning.js';
 
 async function main(argv: string[]): Promise<number> {
@@ -37,7 +37,7 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   try {
-    return await runOpenVpn(cmd, log, ac.signal);
+    return await runVpn(cmd, log, ac.signal);
   } catch (e) {
     const err = e instanceof VpnError ? e : new VpnError('INTERNAL', (e as Error)?.stack ?? String(e));
     process.stderr.write(`vpnproxy: error [${err.code}]: ${err.message}\n`);

@@ -1,8 +1,8 @@
 import type { VpnTunnel } from '../tunnel.js';
-import type { OpenVpnCommand } from './args.js';
+import type { VpnCommand } from './args.js';
 
 /** `--ping ADDR`: echo requests through the tunnel with ping(8)'s output; returns the exit code. */
-export async function pingLoop(tunnel: VpnTunnel, cmd: OpenVpnCommand, signal: AbortSignal): Promise<number> {
+export async function pingLoop(tunnel: VpnTunnel, cmd: VpnCommand, signal: AbortSignal): Promise<number> {
   const target = cmd.ping!;
   const out = process.stdout;
   out.write(`PING ${target} 56(84) bytes of data.\n`);

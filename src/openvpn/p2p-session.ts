@@ -1,13 +1,14 @@
-import { EventEmitter } from 'node:events';
 import { VpnError } from '../errors.js';
-import type { LinkConfig, PacketHandler } from '../link/link.js';
+import { SessionBase } from '../session/base.js';
+import type { SessionStats } from '../session/types.js';
 import type { Transport } from '../transport/types.js';
 import { SystemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { framingFor, occHasCompLzo } from './compress.js';
 import { OCC_MAGIC, OCC_OP, PING_MAGIC, buildOccMessage, isOccExit, isPing, occOpcode } from './datachannel.js';
 import type { OpenVpnProfile, ProfileRemote } from './profile-types.js';
-import type { CloseReason, ConnectedInfo, SessionCounters, SessionEvents, SessionOptions } from './session.js';
+import type { SessionEvents, SessionOptions } from './session.js';
+import { linkConfigOf, newCounters, sessionInfoOf, statsOf, type ConnectedInfo, type SessionCounters } from './connected-info.js';
 import { occResponse, p2pOccOptionsString, staticKeyChannelFromProfile, type StaticKeyChannel } from './static-key.js';
 import { asVpnError, createRemoteTransport } from './remote-transport.js';
 
@@ -20,36 +21,21 @@ const PROBE_INTERVAL_MS = 1000;
  * as up once the peer proves it is there (any packet that authenticates, e.g. its answer to our OCC
  * request). Same surface as OpenVpnSession, so OpenVpnClient can run either.
  */
-export class P2pSession extends EventEmitter<SessionEvents> {
-  readonly counters: SessionCounters = {
-    controlDropped: 0,
-    dataDroppedBeforeUp: 0,
-    dataDropped: 0,
-    pingsSent: 0,
-    pingsReceived: 0,
-    packetsIn: 0,
-    packetsOut: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-  };
+export class P2pSession extends SessionBase<ConnectedInfo, SessionEvents> {
+  readonly counters: SessionCounters = newCounters();
   renegotiations = 0;
   private readonly profile: OpenVpnProfile;
   private readonly remote: ProfileRemote;
   private readonly clock: Clock;
-  private readonly log: Logger;
+  protected readonly log: Logger;
   private readonly channel: StaticKeyChannel;
   private readonly occString: string;
   private transport: Transport | undefined;
-  private receiver: PacketHandler = () => {};
-  private state: 'idle' | 'connecting' | 'connected' | 'closing' | 'closed' = 'idle';
-  private info: ConnectedInfo | undefined;
-  private linkConfig: LinkConfig | undefined;
   private timer: TimerHandle | undefined;
   private startedAt = 0;
   private lastSentAt = 0;
   private lastReceivedAt = 0;
   private nextProbeAt = 0;
-  private waiter: { resolve: (i: ConnectedInfo) => void; reject: (e: VpnError) => void } | undefined;
 
   constructor(private readonly opts: SessionOptions) {
     super();
@@ -73,17 +59,11 @@ export class P2pSession extends EventEmitter<SessionEvents> {
     });
   }
 
-  get config(): LinkConfig | undefined {
-    return this.linkConfig;
-  }
-  get mtu(): number {
+  protected get configuredMtu(): number {
     return this.remote.connection.tunMtu;
   }
-  get connectedInfo(): ConnectedInfo | undefined {
-    return this.info;
-  }
-  onReceive(handler: PacketHandler): void {
-    this.receiver = handler;
+  stats(): SessionStats {
+    return statsOf(this.counters);
   }
   send(packet: Uint8Array): void {
     if (this.state !== 'connected' || !this.transport) return;
@@ -92,17 +72,7 @@ export class P2pSession extends EventEmitter<SessionEvents> {
     this.counters.bytesOut += packet.length;
   }
 
-  start(): Promise<ConnectedInfo> {
-    if (this.state !== 'idle') return Promise.reject(new VpnError('INTERNAL', 'session already started'));
-    this.state = 'connecting';
-    const p = new Promise<ConnectedInfo>((resolve, reject) => {
-      this.waiter = { resolve, reject };
-    });
-    void this.run();
-    return p;
-  }
-
-  private async run(): Promise<void> {
+  protected async run(): Promise<void> {
     const r = this.remote;
     this.emit('connecting', { remote: { host: r.host, port: r.port, proto: r.proto } });
     this.log.info(`connecting to ${r.host}:${r.port}/${r.proto} (${this.profile.mode === 'static-key' ? 'static key' : 'plaintext, no encryption'})`);
@@ -171,17 +141,7 @@ export class P2pSession extends EventEmitter<SessionEvents> {
   private up(): void {
     const ifc = this.profile.ifconfig!;
     const r = this.remote;
-    this.linkConfig = {
-      address: ifc.local,
-      netmask: '255.255.255.255',
-      gateway: ifc.remote,
-      mtu: r.connection.tunMtu,
-      dns: [],
-      domains: [],
-      routes: [`${ifc.remote}/32`],
-      redirectGateway: false,
-    };
-    this.info = {
+    const info: ConnectedInfo = {
       localIp: ifc.local,
       netmask: '255.255.255.255',
       gateway: ifc.remote,
@@ -194,42 +154,23 @@ export class P2pSession extends EventEmitter<SessionEvents> {
       keyDerivation: 'static-key',
       remote: { host: r.host, port: r.port, proto: r.proto },
     };
-    this.state = 'connected';
-    this.log.info(`connected: ${ifc.local} <-> ${ifc.remote} (${this.info.cipher})`);
-    this.waiter?.resolve(this.info);
-    this.waiter = undefined;
-    this.emit('connected', this.info);
+    this.log.info(`connected: ${ifc.local} <-> ${ifc.remote} (${info.cipher})`);
+    this.markUp(info, linkConfigOf(info), sessionInfoOf(info));
     this.rearm();
   }
 
-  async close(): Promise<void> {
-    if (this.state === 'closed' || this.state === 'closing') return;
-    const wasUp = this.state === 'connected';
-    this.state = 'closing';
-    if (wasUp && this.remote.proto === 'udp') {
-      const exit = buildOccMessage(OCC_OP.EXIT);
-      for (let i = 0; i < 3; i++) this.transmit(exit);
-    }
-    await this.shutdown('user');
+  protected async goodbye(): Promise<void> {
+    if (this.remote.proto !== 'udp') return;
+    const exit = buildOccMessage(OCC_OP.EXIT);
+    for (let i = 0; i < 3; i++) this.transmit(exit);
   }
 
-  private fail(reason: CloseReason, err: VpnError): void {
-    if (this.state === 'closed' || this.state === 'closing') return;
-    this.state = 'closing';
-    this.log.debug(`session ends: ${err.message}`);
-    void this.shutdown(reason, err);
-  }
-
-  private async shutdown(reason: CloseReason, err?: VpnError): Promise<void> {
+  protected async teardown(): Promise<void> {
     if (this.timer) this.clock.clearTimer(this.timer);
     this.timer = undefined;
     const t = this.transport;
     this.transport = undefined;
     if (t) await t.close().catch(() => undefined);
-    this.state = 'closed';
-    this.waiter?.reject(err ?? new VpnError('TRANSPORT_CLOSED', `session closed before it was up (${reason})`));
-    this.waiter = undefined;
-    this.emit('closed', { reason, error: err });
   }
 
   private rearm(): void {

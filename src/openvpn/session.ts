@@ -1,8 +1,11 @@
-import { EventEmitter } from 'node:events';
 import { VpnError } from '../errors.js';
 import type { Link, LinkConfig, PacketHandler } from '../link/link.js';
 import type { Transport, TransportOptions } from '../transport/types.js';
 import { SystemClock, type Clock, type TimerHandle } from '../util/clock.js';
+import { KeyLifetime } from '../crypto/lifetime.js';
+import { SessionBase } from '../session/base.js';
+import type { SessionStats } from '../session/types.js';
+import { linkConfigOf, newCounters, sessionInfoOf, statsOf, type CloseReason, type ConnectedInfo, type SessionCounters } from './connected-info.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { VERSION } from '../version.js';
 import { Opcode, decodeControlPacket, encodeControlPacket, isDataOpcode, keyIdOf, opcodeName, opcodeOf } from '../wire/openvpn.js';
@@ -17,37 +20,7 @@ import { createControlWrap, type ControlWrap } from './wrap.js';
 import { asVpnError, createRemoteTransport } from './remote-transport.js';
 import { compressionPeerInfo, framingFor, occHasCompLzo, type CompressionFraming } from './compress.js';
 
-/** What the server gave us once the tunnel is up (the `connected` event). */
-export interface ConnectedInfo {
-  localIp: string;
-  netmask: string;
-  gateway?: string;
-  routes: string[];
-  redirectGateway: boolean;
-  dns: string[];
-  domains: string[];
-  mtu: number;
-  cipher: string;
-  peerId?: number;
-  /** How the data keys were made: TLS exporter, OpenVPN's TLS1-PRF, or a pre-shared `secret` (none for plaintext). */
-  keyDerivation: 'tls-ekm' | 'tls1-prf' | 'static-key';
-  tlsVersion?: string;
-  tlsCipher?: string;
-  remote: { host: string; port: number; proto: 'udp' | 'tcp' };
-}
-
-export type CloseReason =
-  | 'user' // close() was called
-  | 'auth-failed'
-  | 'tls-error'
-  | 'handshake-timeout'
-  | 'push-timeout'
-  | 'ping-restart'
-  | 'server-restart'
-  | 'server-halt'
-  | 'server-exit'
-  | 'transport-error'
-  | 'protocol-error';
+export type { CloseReason, ConnectedInfo, SessionCounters } from './connected-info.js';
 
 export interface SessionEvents {
   connecting: [{ remote: { host: string; port: number; proto: 'udp' | 'tcp' } }];
@@ -75,18 +48,6 @@ export interface SessionOptions {
   logger?: Logger;
 }
 
-export interface SessionCounters {
-  controlDropped: number;
-  dataDroppedBeforeUp: number;
-  dataDropped: number;
-  pingsSent: number;
-  pingsReceived: number;
-  packetsIn: number;
-  packetsOut: number;
-  bytesIn: number;
-  bytesOut: number;
-}
-
 const PUSH_REQUEST_INTERVAL_MS = 5000;
 /** 2.6 caps piggy-backed ACKs at 4 without tls-auth/crypt and EKM (SoftEther workaround); we do the same. */
 const MAX_ACKS_PER_PACKET = 4;
@@ -98,22 +59,12 @@ const MAX_ACKS_PER_PACKET = 4;
  *
  * Reconnecting to the next remote after a failure is the connector's job, not this class's.
  */
-export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link {
-  readonly counters: SessionCounters = {
-    controlDropped: 0,
-    dataDroppedBeforeUp: 0,
-    dataDropped: 0,
-    pingsSent: 0,
-    pingsReceived: 0,
-    packetsIn: 0,
-    packetsOut: 0,
-    bytesIn: 0,
-    bytesOut: 0,
-  };
+export class OpenVpnSession extends SessionBase<ConnectedInfo, SessionEvents> implements Link {
+  readonly counters: SessionCounters = newCounters();
   private readonly profile: OpenVpnProfile;
   private readonly remote: ProfileRemote;
   private readonly clock: Clock;
-  private readonly log: Logger;
+  protected readonly log: Logger;
   private readonly tlsEkm: boolean;
   private readonly wrap: ControlWrap;
   private readonly sessionId = newSessionId();
@@ -124,8 +75,8 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
   private pending: KeyState | undefined;
   /** The previous key after a renegotiation: still decrypts until it expires (tran-window). */
   private lameDuck: { ks: KeyState; expiresAt: number } | undefined;
-  /** When we start the next renegotiation ourselves (reneg-sec), ms. */
-  private renegAt: number | undefined;
+  /** The active key's lifetime (reneg-sec / reneg-bytes / reneg-pkts): its soft limit starts our renegotiation. */
+  private keyLife: KeyLifetime | undefined;
   /** Pushed auth-token: the password for renegotiations instead of the user's. */
   private authToken: string | undefined;
   private authTokenUser: string | undefined;
@@ -146,10 +97,6 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
     return this.sentToken;
   }
   private sentToken = false;
-  private receiver: PacketHandler = () => {};
-  private linkConfig: LinkConfig | undefined;
-  private info: ConnectedInfo | undefined;
-  private state: 'idle' | 'connecting' | 'connected' | 'closing' | 'closed' = 'idle';
   private timer: TimerHandle | undefined;
   private timerAt = Infinity;
   private flushScheduled = false;
@@ -163,8 +110,6 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
   private lastReceivedAt = 0;
   private ccExit = false;
   private startedAt = 0;
-  private closeWaiters: (() => void)[] = [];
-  private connectWaiter: { resolve: (i: ConnectedInfo) => void; reject: (e: VpnError) => void } | undefined;
 
   constructor(private readonly opts: SessionOptions) {
     super();
@@ -184,17 +129,11 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
   // ---------------------------------------------------------------------------------------------
   // Link
 
-  get config(): LinkConfig | undefined {
-    return this.linkConfig;
+  protected get configuredMtu(): number {
+    return this.remote.connection.tunMtu;
   }
-  get mtu(): number {
-    return this.linkConfig?.mtu ?? this.remote.connection.tunMtu;
-  }
-  get connectedInfo(): ConnectedInfo | undefined {
-    return this.info;
-  }
-  onReceive(handler: PacketHandler): void {
-    this.receiver = handler;
+  stats(): SessionStats {
+    return statsOf(this.counters);
   }
   send(packet: Uint8Array): void {
     const data = this.key?.data;
@@ -204,23 +143,14 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
     this.lastSentAt = this.clock.now();
     this.counters.packetsOut++;
     this.counters.bytesOut += packet.length;
+    if (this.keyLife?.count(1, packet.length) !== undefined) this.rearm();
   }
 
   // ---------------------------------------------------------------------------------------------
   // lifecycle
 
-  /** Connects; resolves with the pushed configuration once data can flow, rejects with a VpnError. */
-  start(): Promise<ConnectedInfo> {
-    if (this.state !== 'idle') return Promise.reject(new VpnError('INTERNAL', 'session already started'));
-    this.state = 'connecting';
-    const p = new Promise<ConnectedInfo>((resolve, reject) => {
-      this.connectWaiter = { resolve, reject };
-    });
-    void this.run();
-    return p;
-  }
-
-  private async run(): Promise<void> {
+  // start() (in SessionBase) resolves with the pushed configuration once data can flow.
+  protected async run(): Promise<void> {
     const r = this.remote;
     const where = { host: r.host, port: r.port, proto: r.proto };
     this.emit('connecting', { remote: where });
@@ -251,29 +181,19 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
   }
 
   /**
-   * Shuts down: on UDP tells the server we leave (EXIT over the control channel when the server speaks
-   * cc-exit, otherwise an OCC exit data packet), then closes the transport.
+   * On close (SessionBase): on UDP tell the server we leave (EXIT over the control channel when the server
+   * speaks cc-exit, otherwise an OCC exit data packet); then teardown() closes the transport.
    */
-  async close(): Promise<void> {
-    if (this.state === 'closed') return;
-    if (this.state === 'closing') return new Promise((r) => this.closeWaiters.push(r));
-    const wasConnected = this.state === 'connected';
-    this.state = 'closing';
-    if (wasConnected && this.remote.proto === 'udp' && this.transport && this.key?.data) {
-      try {
-        if (this.ccExit) {
-          const ks = this.key;
-          await Promise.race([ks.tls.writeApp(Buffer.from('EXIT\0')), new Promise((r) => setTimeout(r, 500))]);
-          await this.waitFor(() => ks.reliable.allAcked(), 1500);
-        } else {
-          const exit = buildOccMessage(OCC_OP.EXIT);
-          for (let i = 0; i < 3; i++) this.transport.send(this.key.data.encrypt(exit));
-        }
-      } catch (e) {
-        this.log.debug(`exit notification not sent: ${(e as Error).message}`);
-      }
+  protected async goodbye(): Promise<void> {
+    if (this.remote.proto !== 'udp' || !this.transport || !this.key?.data) return;
+    if (this.ccExit) {
+      const ks = this.key;
+      await Promise.race([ks.tls.writeApp(Buffer.from('EXIT\0')), new Promise((r) => setTimeout(r, 500))]);
+      await this.waitFor(() => ks.reliable.allAcked(), 1500);
+    } else {
+      const exit = buildOccMessage(OCC_OP.EXIT);
+      for (let i = 0; i < 3; i++) this.transport.send(this.key.data.encrypt(exit));
     }
-    await this.shutdown('user');
   }
 
   private async waitFor(cond: () => boolean, timeoutMs: number): Promise<void> {
@@ -284,14 +204,7 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
     }
   }
 
-  private fail(reason: CloseReason, err: VpnError): void {
-    if (this.state === 'closed' || this.state === 'closing') return;
-    this.state = 'closing';
-    this.log.debug(`session ends: ${err.message}`, { code: err.code });
-    void this.shutdown(reason, err);
-  }
-
-  private async shutdown(reason: CloseReason, err?: VpnError): Promise<void> {
+  protected async teardown(): Promise<void> {
     if (this.timer) this.clock.clearTimer(this.timer);
     this.timer = undefined;
     this.key?.destroy();
@@ -302,13 +215,6 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
     const t = this.transport;
     this.transport = undefined;
     if (t) await t.close().catch(() => undefined);
-    this.state = 'closed';
-    if (this.connectWaiter) {
-      this.connectWaiter.reject(err ?? new VpnError('TRANSPORT_CLOSED', `session closed before it was up (${reason})`));
-      this.connectWaiter = undefined;
-    }
-    this.emit('closed', { reason, error: err });
-    for (const w of this.closeWaiters.splice(0)) w();
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -606,17 +512,7 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
     const domains = [...(o.domains ?? [])];
     const routes = p.routeNopull ? [] : (o.routes ?? []).map((r) => `${r.network}/${maskBits(r.netmask)}`);
     const mtu = o.tunMtu ?? this.remote.connection.tunMtu;
-    this.linkConfig = {
-      address: ifc.local,
-      netmask,
-      gateway,
-      mtu,
-      dns,
-      domains,
-      routes,
-      redirectGateway: o.redirectGateway !== undefined,
-    };
-    this.info = {
+    const info: ConnectedInfo = {
       localIp: ifc.local,
       netmask,
       gateway,
@@ -632,15 +528,12 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
       tlsCipher: ks.tls.cipherName,
       remote: { host: this.remote.host, port: this.remote.port, proto: this.remote.proto },
     };
-    this.state = 'connected';
     this.lastSentAt = this.clock.now();
     this.lastReceivedAt = this.clock.now();
     this.log.info(
-      `connected: ${ifc.local}/${maskBits(netmask)} cipher ${data.cipherName} keys ${this.info.keyDerivation}${o.peerId !== undefined ? ` peer-id ${o.peerId}` : ''} mtu ${mtu}`,
+      `connected: ${ifc.local}/${maskBits(netmask)} cipher ${data.cipherName} keys ${info.keyDerivation}${o.peerId !== undefined ? ` peer-id ${o.peerId}` : ''} mtu ${mtu}`,
     );
-    this.connectWaiter?.resolve(this.info);
-    this.connectWaiter = undefined;
-    this.emit('connected', this.info);
+    this.markUp(info, linkConfigOf(info), sessionInfoOf(info));
     this.rearm();
   }
 
@@ -677,6 +570,7 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
     if (payload.length >= OCC_MAGIC.length && payload.subarray(0, 16).equals(OCC_MAGIC)) return;
     this.counters.packetsIn++;
     this.counters.bytesIn += payload.length;
+    if (this.keyLife?.count(1, payload.length) !== undefined) this.rearm();
     this.receiver(payload);
   }
 
@@ -729,8 +623,22 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
   // keeps decrypting as a lame duck so nothing in flight is lost.
 
   private scheduleRenegotiation(): void {
-    const sec = this.profile.renegSec;
-    this.renegAt = sec > 0 ? this.clock.now() + sec * 1000 : undefined;
+    const p = this.profile;
+    // OpenVPN counts reneg-bytes / reneg-pkts over both directions of the key; reneg-sec 0 = never by time.
+    const life = new KeyLifetime({ soft: { seconds: p.renegSec, bytes: p.renegBytes, packets: p.renegPkts } }, this.clock.now());
+    this.keyLife = life.unlimited ? undefined : life;
+  }
+
+  private renegotiationDue(now: number): boolean {
+    return this.keyLife !== undefined && this.keyLife.stageAt(now) !== 'fresh';
+  }
+
+  private renegotiationCause(): string {
+    const p = this.profile;
+    const l = this.keyLife!;
+    if (p.renegBytes !== undefined && l.bytes >= p.renegBytes) return `reneg-bytes ${p.renegBytes}`;
+    if (p.renegPkts !== undefined && l.packets >= p.renegPkts) return `reneg-pkts ${p.renegPkts}`;
+    return `reneg-sec ${p.renegSec}`;
   }
 
   private nextKeyId(): number {
@@ -744,7 +652,7 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
     ks.reliable.sendReset(Opcode.P_CONTROL_SOFT_RESET_V1);
     ks.phase = 'pre-start';
     this.pending = ks;
-    this.renegAt = undefined;
+    this.keyLife = undefined;
     return ks;
   }
 
@@ -789,7 +697,7 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
       const rd = ks.reliable.nextDeadline();
       if (rd !== undefined) at = Math.min(at, rd);
     }
-    if (this.renegAt !== undefined) at = Math.min(at, this.renegAt);
+    if (this.keyLife !== undefined && !this.pending) at = Math.min(at, this.renegotiationDue(now) ? now : (this.keyLife.nextDeadline(now) ?? Infinity));
     if (this.pending) at = Math.min(at, this.pending.startedAt + this.profile.handWindow * 1000);
     if (this.lameDuck) at = Math.min(at, this.lameDuck.expiresAt);
     if (this.state === 'connecting') at = Math.min(at, this.startedAt + this.profile.handWindow * 1000);
@@ -835,8 +743,8 @@ export class OpenVpnSession extends EventEmitter<SessionEvents> implements Link 
         return;
       }
       if (this.pingSec > 0 && now >= this.lastSentAt + this.pingSec * 1000) this.sendPing();
-      if (this.renegAt !== undefined && now >= this.renegAt && !this.pending) {
-        this.log.info(`starting a renegotiation (reneg-sec ${this.profile.renegSec})`);
+      if (this.renegotiationDue(now) && !this.pending) {
+        this.log.info(`starting a renegotiation (${this.renegotiationCause()})`);
         this.startRenegotiation(this.nextKeyId());
       }
       if (this.pending && now >= this.pending.startedAt + this.profile.handWindow * 1000) {

@@ -15,7 +15,7 @@ import { netDialer, type DialedSocket, type Dialer } from './dialer.js';
 import { ProxyMetrics, type ProxyKind } from './metrics.js';
 import { errorReason, hostPort, logConnection, relay, type ConnectionLogFields } from './relay.js';
 import type { Routing } from './router.js';
-import { listenOn } from './listen.js';
+import { ListeningServer } from './listen.js';
 
 export interface ForwardSpec {
   bindHost: string;
@@ -106,12 +106,10 @@ export interface LocalForwardOptions extends Common {
 }
 
 /** Events: 'proxied' (ConnectionLogFields), 'failed' ({client, dest, reason}), 'listening' (AddressInfo). */
-export class LocalForward extends EventEmitter {
+export class LocalForward extends ListeningServer {
   private readonly log: Logger;
   readonly metrics: ProxyMetrics;
   private readonly server: Server;
-  private readonly sockets = new Set<{ destroy(): unknown }>();
-  private addr: AddressInfo | undefined;
 
   constructor(private readonly opts: LocalForwardOptions) {
     super();
@@ -121,21 +119,8 @@ export class LocalForward extends EventEmitter {
     this.server.on('error', (err) => this.log.error('listener error', { error: err.message }));
   }
 
-  async listen(): Promise<AddressInfo> {
-    const addr = await listenOn(this.server, this.opts.spec.bindPort, this.opts.spec.bindHost);
-    this.addr = addr;
-    this.emit('listening', addr);
-    return addr;
-  }
-
-  address(): AddressInfo | undefined {
-    return this.addr;
-  }
-
-  async close(): Promise<void> {
-    const closed = new Promise<void>((r) => this.server.close(() => r()));
-    for (const s of this.sockets) s.destroy();
-    await closed;
+  protected listenTarget(): { server: Server; port: number; host: string } {
+    return { server: this.server, port: this.opts.spec.bindPort, host: this.opts.spec.bindHost };
   }
 
   private async onSocket(socket: Socket): Promise<void> {

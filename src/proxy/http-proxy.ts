@@ -7,7 +7,6 @@
  * Node's http module does the parsing; this file never parses HTTP itself. --allow is applied on
  * 'connection', before any request from a refused client is handled.
  */
-import { EventEmitter } from 'node:events';
 import {
   Agent,
   createServer,
@@ -18,7 +17,7 @@ import {
   type Server as HttpServer,
   type ServerResponse,
 } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { silentLogger, type Logger } from '../util/log.js';
 import { AccessList } from './access.js';
@@ -35,7 +34,7 @@ import {
 import { ProxyMetrics } from './metrics.js';
 import { errorReason, hostPort, logConnection, relay, type ConnectionLogFields } from './relay.js';
 import type { RouteName, Routing } from './router.js';
-import { listenOn } from './listen.js';
+import { ListeningServer } from './listen.js';
 
 export interface HttpProxyOptions {
   /** Where connections go (a Router, or fixedRoute(dialer)). */
@@ -77,7 +76,7 @@ export interface DeniedEvent {
  *  - 'denied' (DeniedEvent): a client refused by --allow (403) or proxy authentication (407);
  *  - 'listening' (AddressInfo).
  */
-export class HttpProxy extends EventEmitter {
+export class HttpProxy extends ListeningServer {
   private readonly opts: HttpProxyOptions;
   private readonly log: Logger;
   readonly metrics: ProxyMetrics;
@@ -85,9 +84,7 @@ export class HttpProxy extends EventEmitter {
   private readonly refused = new WeakSet<object>();
   private readonly http: HttpServer;
   private readonly agent: Agent;
-  private readonly sockets = new Set<Duplex>();
   private readonly routeOf = new WeakMap<object, RouteName>();
-  private addr: AddressInfo | undefined;
 
   constructor(opts: HttpProxyOptions) {
     super();
@@ -138,25 +135,14 @@ export class HttpProxy extends EventEmitter {
     this.http.on('error', (err: Error) => this.log.error('listener error', { error: err.message }));
   }
 
-  /** Start listening; resolves with the bound address. */
-  async listen(): Promise<AddressInfo> {
-    const addr = await listenOn(this.http, this.opts.port ?? 8080, this.opts.host ?? '127.0.0.1');
-    this.addr = addr;
-    this.emit('listening', addr);
-    return addr;
+  protected listenTarget(): { server: HttpServer; port: number; host: string } {
+    return { server: this.http, port: this.opts.port ?? 8080, host: this.opts.host ?? '127.0.0.1' };
   }
 
-  address(): AddressInfo | undefined {
-    return this.addr;
-  }
-
-  /** Stop listening and close every client and upstream connection. */
-  async close(): Promise<void> {
-    const closed = new Promise<void>((r) => this.http.close(() => r()));
-    for (const s of this.sockets) s.destroy();
+  /** On close, the upstream connections and keep-alive clients go too. */
+  protected override closing(): void {
     this.agent.destroy();
     this.http.closeAllConnections();
-    await closed;
   }
 
   private onSocket(socket: Socket): void {

@@ -7,8 +7,7 @@
  *   0x07 command not supported (BIND and unknown), 0x08 address type not supported (IPv6, unknown).
  * A wrong version byte (SOCKS4, HTTP, garbage) gets a plain close.
  */
-import { EventEmitter } from 'node:events';
-import { createServer, isIPv4, type AddressInfo, type Server, type Socket } from 'node:net';
+import { createServer, isIPv4, type Server, type Socket } from 'node:net';
 import { createSocket, type Socket as DgramSocket } from 'node:dgram';
 import { VpnError, WireError } from '../errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
@@ -18,7 +17,7 @@ import { isNetworkUnreachable, type UdpLike } from './dialer.js';
 import { ProxyMetrics } from './metrics.js';
 import { errorReason, hostPort, logConnection, relay, type ConnectionLogFields } from './relay.js';
 import type { Routing } from './router.js';
-import { listenOn } from './listen.js';
+import { ListeningServer } from './listen.js';
 
 export const SocksReply = {
   SUCCEEDED: 0x00,
@@ -203,14 +202,12 @@ export interface Socks5Options {
  * Events: 'proxied' (ConnectionLogFields; method 'CONNECT' or 'UDP'), 'denied' ({client, reason: 'allow'|'auth'}),
  * 'listening' (AddressInfo).
  */
-export class Socks5Server extends EventEmitter {
+export class Socks5Server extends ListeningServer {
   private readonly opts: Socks5Options;
   private readonly log: Logger;
   readonly metrics: ProxyMetrics;
   private readonly access: AccessList;
   private readonly server: Server;
-  private readonly sockets = new Set<{ destroy(): unknown }>();
-  private addr: AddressInfo | undefined;
 
   constructor(opts: Socks5Options) {
     super();
@@ -222,26 +219,8 @@ export class Socks5Server extends EventEmitter {
     this.server.on('error', (err) => this.log.error('listener error', { error: err.message }));
   }
 
-  async listen(): Promise<AddressInfo> {
-    const addr = await listenOn(this.server, this.opts.port ?? 1080, this.opts.host ?? '127.0.0.1');
-    this.addr = addr;
-    this.emit('listening', addr);
-    return addr;
-  }
-
-  address(): AddressInfo | undefined {
-    return this.addr;
-  }
-
-  async close(): Promise<void> {
-    const closed = new Promise<void>((r) => this.server.close(() => r()));
-    for (const s of this.sockets) s.destroy();
-    await closed;
-  }
-
-  private track(s: { destroy(): unknown; once(ev: 'close', f: () => void): unknown }): void {
-    this.sockets.add(s);
-    s.once('close', () => this.sockets.delete(s));
+  protected listenTarget(): { server: Server; port: number; host: string } {
+    return { server: this.server, port: this.opts.port ?? 1080, host: this.opts.host ?? '127.0.0.1' };
   }
 
   private onSocket(socket: Socket): void {

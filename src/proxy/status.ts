@@ -3,16 +3,15 @@
  * GET /status (JSON), GET /metrics (Prometheus text format 0.0.4). Fed by a getStatus() callback so it does not
  * depend on the session type, plus the ProxyMetrics registry the proxies update.
  */
-import { EventEmitter } from 'node:events';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { silentLogger, type Logger } from '../util/log.js';
 import { AccessList } from './access.js';
 import { ProxyMetrics, type MetricFamily } from './metrics.js';
-import { listenOn } from './listen.js';
+import { ListeningServer } from './listen.js';
 import type { TcpStats } from '../stack/tcp/stats.js';
 
-export type TunnelState = 'connecting' | 'up' | 'reconnecting' | 'down' | 'closed';
+/** The one tunnel state type: VpnTunnel's, shown as it is in /status and /healthz. */
+export type TunnelState = 'idle' | 'connecting' | 'up' | 'reconnecting' | 'closed';
 
 /** What the session reports; everything but `state` is optional. Counters are totals since start. */
 export interface TunnelStatus {
@@ -34,6 +33,10 @@ export interface TunnelStatus {
   packetsOut?: number;
   /** Packets dropped (bad authentication, replays, full queues …). */
   drops?: number;
+  /** The same drops by reason ('replayed', 'bad-icv', 'control', …). */
+  dropReasons?: Readonly<Record<string, number>>;
+  /** Protocol-specific facts about the session (TLS version, key derivation, SPIs, …), shown in /status. */
+  details?: Readonly<Record<string, string | number | boolean | undefined>>;
   /** Counters of the user-space TCP stack (retransmissions, recoveries, windows …), for diagnosing throughput. */
   tcp?: TcpStats;
   /** Free-form extra fields included in /status as they are. */
@@ -68,21 +71,21 @@ export interface StatusDocument {
     cipher?: string;
     uptimeSeconds: number;
     reconnects: number;
+    details?: Record<string, string | number | boolean>;
   };
-  traffic: { bytesIn: number; bytesOut: number; packetsIn: number; packetsOut: number; drops: number };
+  traffic: { bytesIn: number; bytesOut: number; packetsIn: number; packetsOut: number; drops: number; dropReasons?: Record<string, number> };
   proxy: { connections: { active: number; total: number }; bytes: { up: number; down: number }; errors: number; denied: number };
   tcp?: TcpStats;
   extra?: Record<string, string | number | boolean>;
 }
 
 /** Events: 'listening' (AddressInfo). */
-export class StatusServer extends EventEmitter {
+export class StatusServer extends ListeningServer {
   private readonly server: Server;
   readonly metrics: ProxyMetrics;
   private readonly access: AccessList;
   private readonly log: Logger;
   private readonly now: () => number;
-  private addr: AddressInfo | undefined;
   private readonly removeCollector: () => void;
 
   constructor(private readonly opts: StatusServerOptions) {
@@ -97,22 +100,13 @@ export class StatusServer extends EventEmitter {
     this.server.on('error', (err) => this.log.error('listener error', { error: err.message }));
   }
 
-  async listen(): Promise<AddressInfo> {
-    const addr = await listenOn(this.server, this.opts.port ?? 9090, this.opts.host ?? '127.0.0.1');
-    this.addr = addr;
-    this.emit('listening', addr);
-    return addr;
+  protected listenTarget(): { server: Server; port: number; host: string } {
+    return { server: this.server, port: this.opts.port ?? 9090, host: this.opts.host ?? '127.0.0.1' };
   }
 
-  address(): AddressInfo | undefined {
-    return this.addr;
-  }
-
-  async close(): Promise<void> {
+  protected override closing(): void {
     this.removeCollector();
-    const closed = new Promise<void>((r) => this.server.close(() => r()));
     this.server.closeAllConnections();
-    await closed;
   }
 
   private status(): TunnelStatus | undefined {
@@ -153,6 +147,12 @@ export class StatusServer extends EventEmitter {
         denied: s.denied,
       },
     };
+    if (st.details) {
+      const details: Record<string, string | number | boolean> = {};
+      for (const [k, v] of Object.entries(st.details)) if (v !== undefined) details[k] = v;
+      doc.tunnel.details = details;
+    }
+    if (st.dropReasons) doc.traffic.dropReasons = { ...st.dropReasons };
     if (this.opts.version) doc.version = this.opts.version;
     if (st.tcp) doc.tcp = { ...st.tcp };
     if (st.extra) doc.extra = st.extra;
@@ -185,6 +185,15 @@ export class StatusServer extends EventEmitter {
       c('vpnproxy_tunnel_drops_total', 'Packets dropped by the tunnel (authentication, replay, queue full).', [
         { value: d.traffic.drops },
       ]),
+      ...(st.dropReasons
+        ? [
+            c(
+              'vpnproxy_tunnel_dropped_packets_total',
+              'Packets dropped by the tunnel, by reason (protocol-specific reasons).',
+              Object.entries(st.dropReasons).map(([reason, value]) => ({ labels: { reason }, value })),
+            ),
+          ]
+        : []),
       ...(st.tcp ? tcpFamilies(st.tcp) : []),
     ];
   }

@@ -10,7 +10,7 @@ import { loadProfile } from '../../src/openvpn/profile.js';
 import { DnsError } from '../../src/stack/dns.js';
 import { VpnTunnel } from '../../src/tunnel.js';
 import { appendToError, detSha256, labPrereqs, type Lab } from '../lab/index.js';
-import { getHashed, startLabTunnel, stopLabTunnel } from './stack-helpers.js';
+import { getHashed, openVpnTunnel, startLabTunnel, stopLabTunnel } from './stack-helpers.js';
 
 const pre = labPrereqs();
 
@@ -89,7 +89,7 @@ describe('stack: DNS through the tunnel to the lab resolver', { skip: pre.skip, 
     // An unused address on the web net: the server's kernel answers host unreachable after ARP gives up
     // (about 3 s), or the tries time out.
     const dead = lab.web.host.replace(/\.\d+$/, '.99');
-    const t2 = new VpnTunnel({ profile, dns: [dead] });
+    const t2 = openVpnTunnel(profile, { dns: [dead] });
     try {
       await t2.start();
       const t0 = Date.now();

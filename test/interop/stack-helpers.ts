@@ -4,9 +4,12 @@
  */
 import { createHash } from 'node:crypto';
 import { detChunks, startLab, type Lab } from '../lab/index.js';
+import { OpenVpnBackend } from '../../src/openvpn/backend.js';
 import { loadProfile } from '../../src/openvpn/profile.js';
+import type { OpenVpnProfile } from '../../src/openvpn/profile-types.js';
 import type { TcpSocket } from '../../src/stack/tcp/socket.js';
-import { VpnTunnel } from '../../src/tunnel.js';
+import { createTransport } from '../../src/transport/index.js';
+import { VpnTunnel, type TunnelOptions } from '../../src/tunnel.js';
 
 export interface HashedResponse {
   status: number;
@@ -92,6 +95,11 @@ export function mbps(n: number, ms: number): string {
   return (n / 1e6 / (ms / 1000)).toFixed(1);
 }
 
+/** A VpnTunnel over the OpenVPN backend for `profile`. */
+export function openVpnTunnel(profile: OpenVpnProfile, opts: Omit<TunnelOptions, 'backend'> = {}): VpnTunnel {
+  return new VpnTunnel({ ...opts, backend: new OpenVpnBackend({ profile, createTransport }) });
+}
+
 /**
  * A lab with one UDP OpenVPN server and our VpnTunnel up through it, the fixture of the stack interop suites.
  * If the tunnel does not come up, what was started is stopped before the error propagates.
@@ -101,7 +109,7 @@ export async function startLabTunnel(): Promise<{ lab: Lab; tunnel: VpnTunnel }>
   let tunnel: VpnTunnel | undefined;
   try {
     const { profile } = await loadProfile(await lab.clientProfile());
-    tunnel = new VpnTunnel({ profile });
+    tunnel = openVpnTunnel(profile);
     await tunnel.start();
     return { lab, tunnel };
   } catch (e) {

@@ -10,7 +10,7 @@ import assert from 'node:assert/strict';
 import { loadProfile } from '../../src/openvpn/profile.js';
 import { VpnTunnel } from '../../src/tunnel.js';
 import { appendToError, detSha256, labPrereqs, startLab, type ImpairRelay, type Lab } from '../lab/index.js';
-import { getHashed, mbps, startLabTunnel, stopLabTunnel, uploadHashed } from './stack-helpers.js';
+import { getHashed, mbps, openVpnTunnel, startLabTunnel, stopLabTunnel, uploadHashed } from './stack-helpers.js';
 
 const pre = labPrereqs();
 
@@ -106,7 +106,7 @@ describe('stack: through the impairment relay (3% loss each way, reordering, dup
     lab = await startLab({ openvpn: { proto: 'udp' }, iperf: false });
     relay = await lab.startRelay({ seed: 7, drop: 0.03, reorder: 0.05, reorderDepth: 3, duplicate: 0.01 });
     const { profile } = await loadProfile(await lab.clientProfile({ remote: relay.address }));
-    tunnel = new VpnTunnel({ profile });
+    tunnel = openVpnTunnel(profile);
     await tunnel.start();
   });
   after(async () => {

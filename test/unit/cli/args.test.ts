@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HELP, parseCommandLine, parseListenAddr, type OpenVpnCommand } from '../../../src/cli/args.js';
+import { HELP, parseCommandLine, parseListenAddr, type VpnCommand } from '../../../src/cli/args.js';
 import { exitCodeFor, VpnError } from '../../../src/errors.js';
 
-const parse = (...a: string[]) => parseCommandLine(['openvpn', 'p.ovpn', ...a]) as OpenVpnCommand;
+const parse = (...a: string[]) => parseCommandLine(['openvpn', 'p.ovpn', ...a]) as VpnCommand;
 const usageError = (f: () => unknown, re: RegExp) =>
   assert.throws(f, (e: unknown) => e instanceof VpnError && e.code === 'USAGE' && exitCodeFor(e) === 2 && re.test(e.message));
 

@@ -1,0 +1,34 @@
+/**
+ * The OpenVPN command's own part of the CLI: `vpnproxy openvpn PROFILE.ovpn`, --auth-user-pass and
+ * --no-tls-ekm. The only file of src/cli/ that imports from src/openvpn/.
+ */
+import { prepareOpenVpn } from '../openvpn/setup.js';
+import type { VpnBackend } from '../session/types.js';
+import type { ProtocolCli } from './protocol-cli.js';
+
+export interface OpenVpnFlags {
+  authUserPassFile?: string;
+  /** Offer the TLS keying-material exporter (off with --no-tls-ekm: TLS1-PRF key derivation). */
+  tlsEkm: boolean;
+}
+
+export const openVpnCli: ProtocolCli<OpenVpnFlags> = {
+  name: 'openvpn',
+  configName: 'PROFILE.ovpn',
+  summary: 'OpenVPN 2.x over UDP or TCP (TLS or static key), from an .ovpn profile',
+  flags: {
+    'auth-user-pass': { type: 'string' },
+    'no-tls-ekm': { type: 'boolean' },
+  },
+  help: `  --auth-user-pass FILE    credentials for profiles that need them: two lines, username then password
+                           (also VPNPROXY_USERNAME / VPNPROXY_PASSWORD)
+  --no-tls-ekm             do not offer the TLS keying-material exporter; derive data keys with the TLS1-PRF
+`,
+  parseFlags(v) {
+    return { authUserPassFile: v['auth-user-pass'] as string | undefined, tlsEkm: !v['no-tls-ekm'] };
+  },
+  async prepare(configPath, flags, log) {
+    const { backend, warnings } = await prepareOpenVpn({ profile: configPath, credentialsFile: flags.authUserPassFile, tlsEkm: flags.tlsEkm, logger: log });
+    return { backend: backend as VpnBackend<unknown>, warnings: warnings.map((w) => `${w.file}:${w.message}`) };
+  },
+};

@@ -1,0 +1,5 @@
+/** The protocols the CLI knows: one entry each (the command word is the protocol's name). */
+import { openVpnCli } from './openvpn-cli.js';
+import type { ProtocolCli } from './protocol-cli.js';
+
+export const PROTOCOLS: readonly ProtocolCli<unknown>[] = [openVpnCli as ProtocolCli<unknown>];
