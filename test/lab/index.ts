@@ -1,6 +1,7 @@
 /**
- * vpnproxy's test lab: real OpenVPN 2.6 and strongSwan 5.9 peers in network namespaces, a web host behind them,
- * the stock OpenVPN client as a baseline, a throwaway PKI and a UDP impairment relay. Needs root; see
+ * vpnproxy's test lab: real OpenVPN 2.6 and strongSwan 5.9 peers in network namespaces, a scapy ESP-in-UDP
+ * gateway with manual SAs, a web host behind them, the stock OpenVPN client as a baseline, a throwaway PKI, a
+ * UDP impairment relay, and tshark as an independent ESP decryptor. Needs root; see
  * labPrereqs(). Start with `startLab()` (lab.ts), or by hand with `npm run lab -- up`.
  */
 export { startLab, withLab, appendToError, Lab, type LabOptions, type WebHost, type RelayProcess } from './lab.js';
@@ -13,6 +14,37 @@ export {
 } from './openvpn.js';
 export { NativeClient, type NativeClientOptions, type CurlResult } from './native.js';
 export { StrongSwanResponder, type StrongSwanOptions } from './strongswan.js';
+export {
+  EspGateway,
+  ESP_SUITES,
+  ESP_SUITE_NAMES,
+  ESP_GATEWAY_SCRIPT,
+  ESP_CLIENT_CHECK_SCRIPT,
+  SYSTEM_PYTHON,
+  systemPythonEnv,
+  type EspSuite,
+  type EspSuiteInfo,
+  type EspGatewayOptions,
+  type EspGatewayCounters,
+  type EspGatewayEvent,
+  type EspSaKeys,
+  type EspSaSpec,
+} from './esp-gateway.js';
+export {
+  Capture,
+  captureOn,
+  dumpcapArgs,
+  espSaRecord,
+  espDecryptArgs,
+  tsharkCanDecrypt,
+  tsharkEspFields,
+  espInnerPackets,
+  tsharkFollowTcp,
+  type CaptureOptions,
+  type EspInnerPacket,
+  type FollowedTcp,
+  type TsharkFieldsOptions,
+} from './tshark-esp.js';
 export {
   ImpairRelay,
   seededRandom,

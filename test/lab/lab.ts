@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
 import { Daemon, LabError, run, tail, waitFor, type RunOptions, type RunResult } from './exec.js';
-import { allocateSlot, createRun, runDir, sweepStale, teardownRunSync, writeOwner, type OwnerInfo } from './state.js';
+import { allocateSlot, createRun, namePrefix, runDir, sweepStale, teardownRunSync, writeOwner, type OwnerInfo } from './state.js';
 import { buildTopology, labAddresses, nsNames, type HostName, type LabAddresses } from './topology.js';
 import { createPki, type LabPki } from './pki.js';
 import { OpenVpnServer, type ClientProfileOptions, type OpenVpnServerOptions } from './openvpn.js';
@@ -26,6 +26,8 @@ import { ImpairRelay, type RelayCounters, type RelayOptions } from './impair.js'
 import { assertLabPrereqs, labPrereqs, type LabFeature } from './prereqs.js';
 import { BIG_NAME, LAB_DOMAIN, WEB_NAME, bigAddresses, dnsmasqArgs } from './dns.js';
 import { makeWebCert } from './webcert.js';
+import { EspGateway, type EspGatewayOptions } from './esp-gateway.js';
+import { Capture, dumpcapArgs, type CaptureOptions } from './tshark-esp.js';
 
 export interface LabOptions {
   /** Start an OpenVPN server with these options (true = defaults). More servers: `lab.startOpenVpn()`. */
@@ -34,6 +36,8 @@ export interface LabOptions {
   native?: NativeClientOptions | boolean;
   /** Start charon as IKEv2 responder (true = defaults). */
   strongswan?: StrongSwanOptions | boolean;
+  /** Start the scapy ESP-in-UDP gateway with manual SAs in the esp namespace (true = defaults; see esp-gateway.ts). */
+  esp?: EspGatewayOptions | boolean;
   /** Start the web host (HTTP :80, HTTPS :443, echo :7, DNS :53 (dnsmasq)) (default true). */
   web?: boolean;
   /** Start an iperf3 server on the web host, port 5201 (default true). */
@@ -133,6 +137,10 @@ export class Lab {
   /** The stock client, once started. */
   native?: NativeClient;
   strongswan?: StrongSwanResponder;
+  /** The last ESP gateway started (see startEspGateway). */
+  espGateway?: EspGateway;
+  private espGateways: EspGateway[] = [];
+  private captures = 0;
   private pkiP?: Promise<LabPki>;
   private daemons: Daemon[] = [];
   private relays: ImpairRelay[] = [];
@@ -260,6 +268,43 @@ export class Lab {
   }
 
   /**
+   * The esp namespace's end of the root–esp link (vp<runId>-er): every ESP-in-UDP datagram between our client
+   * and the ESP gateway passes it. Capture there: `lab.captureOn('esp', lab.espLink, { filter: 'udp port 4500' })`.
+   */
+  get espLink(): string {
+    return `${namePrefix(this.runId)}-er`;
+  }
+
+  /**
+   * Starts the scapy ESP-in-UDP gateway (manual SAs, see esp-gateway.ts) in the esp namespace, listening on
+   * lab.addr.esp:4500 with its TUN at lab.addr.espTun and routes to the web host's IPsec side. One at a time
+   * (they share the TUN address): stop the previous one first. Stopped by lab.stop().
+   */
+  async startEspGateway(opts: EspGatewayOptions = {}): Promise<EspGateway> {
+    assertLabPrereqs(['esp']);
+    if (this.espGateways.some((g) => g.running)) throw new LabError('an ESP gateway is already running in this lab: stop it first');
+    const g = new EspGateway(this.espGateways.length, this.addr, opts);
+    this.espGateways.push(g);
+    this.espGateway = g;
+    await g.start((name, cmd, args, env) => this.spawn('esp', name, cmd, args, env));
+    return g;
+  }
+
+  /**
+   * Starts a packet capture (dumpcap) on `iface` in a namespace (`root` = the test process's), e.g.
+   * `lab.captureOn('esp', lab.espLink, { filter: 'udp port 4500' })` for everything between our client and
+   * the ESP gateway. Resolves once capturing; `await cap.stop()` before reading `cap.file` (default: a file in
+   * the lab directory, removed by lab.stop() unless the logs are kept). Prefer a lab namespace to `root`: the
+   * exit handler of a killed test kills what runs in the lab's namespaces.
+   */
+  async captureOn(host: HostName | 'root', iface: string, opts: Omit<CaptureOptions, 'iface' | 'ns'> = {}): Promise<Capture> {
+    const n = this.captures++;
+    const file = opts.file ?? join(this.dir, `capture-${n}.pcap`);
+    const d = this.spawn(host === 'root' ? undefined : host, `capture-${n}`, 'dumpcap', dumpcapArgs({ ...opts, iface, file }));
+    return new Capture(d, file).ready(opts.timeoutMs);
+  }
+
+  /**
    * Starts an in-process impairment relay (closed by lab.stop()). Defaults: listen on 127.0.0.1, any port;
    * target = the first OpenVPN server. Point a profile at it with `remote: relay.address`.
    */
@@ -287,7 +332,7 @@ export class Lab {
       return false;
     }, 20_000);
     const rp: RelayProcess = {
-      host: host === 'nat' ? this.addr.nat : host === 'srv' ? this.addr.srv : host === 'ike' ? this.addr.ike : this.addr.web,
+      host: host === 'nat' ? this.addr.nat : host === 'srv' ? this.addr.srv : host === 'ike' ? this.addr.ike : host === 'esp' ? this.addr.esp : this.addr.web,
       port: listenPort,
       stats: async () => {
         const before = d.output().length;
@@ -328,6 +373,7 @@ export class Lab {
       `             http :${this.web.httpPort}  https :${this.web.httpsPort}  echo tcp/udp :${this.web.echoPort}  iperf3 :${this.web.iperfPort}`,
       `             dns :53 (dnsmasq): ${WEB_NAME} -> ${a.web}, ${BIG_NAME} (${this.web.bigAddresses.length} A records), domain ${LAB_DOMAIN}`,
       `  nat host   ${a.nat} -> srv ${a.srvNatSide}`,
+      `  esp host   ${a.rootToEsp} -> esp ${a.esp} (scapy ESP gateway udp 4500, tun ${a.espTun}, pool ${a.espPool})`,
     ];
     for (const s of this.servers) {
       l.push(`  openvpn ${s.ctx.index}  ${s.proto} ${s.remote.host}:${s.port} (from nat: ${a.srvNatSide}:${s.port}) dev ${s.dev} ${s.subnet} ` +
@@ -339,6 +385,10 @@ export class Lab {
       }
     }
     if (this.native) l.push(`  native     ${this.native.running ? 'connected' : 'stopped'} tun ${this.native.tunIp} profile ${this.native.profilePath} log ${this.native.logFile}`);
+    for (const g of this.espGateways) {
+      l.push(`  esp gw ${g.index}   ${g.running ? 'running' : 'stopped'} ${g.suite} ${g.address.host}:${g.address.port} vip ${g.clientVip} ` +
+        `spi in/out (client) 0x${g.client.in.spi.toString(16)}/0x${g.client.out.spi.toString(16)}`);
+    }
     if (this.strongswan) {
       const s = this.strongswan;
       l.push(`  strongswan ${s.running ? 'running' : 'stopped'} ${s.address} udp 500/4500 conn ${s.connName} psk "${s.psk}" ids ${s.localId} <- ${s.remoteId}`,
@@ -361,6 +411,7 @@ export class Lab {
       await Promise.all([
         ...this.servers.map((s) => s.stop(2000).catch(() => undefined)),
         this.strongswan?.stop(2000).catch(() => undefined),
+        ...this.espGateways.map((g) => g.stop(2000).catch(() => undefined)),
         ...this.daemons.map((d) => d.stop(2000).catch(() => undefined)),
       ]);
       const keep = opts.keepLogsIn ?? process.env.VPNPROXY_LAB_KEEP_LOGS;
@@ -393,6 +444,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
   if (options.web !== false) features.push('dns');
   if (options.openvpn || options.native) features.push('openvpn');
   if (options.strongswan) features.push('strongswan');
+  if (options.esp) features.push('esp');
   if (options.iperf !== false) features.push('iperf3');
   assertLabPrereqs(features);
   sweepStale();
@@ -412,6 +464,7 @@ export async function startLab(options: LabOptions = {}): Promise<Lab> {
       options.web !== false ? l.startWeb() : undefined,
       options.iperf !== false ? l.startIperf() : undefined,
       options.strongswan ? l.startStrongSwan(options.strongswan === true ? {} : options.strongswan) : undefined,
+      options.esp ? l.startEspGateway(options.esp === true ? {} : options.esp) : undefined,
       wantVpn
         ? (async () => {
             await l.startOpenVpn(typeof options.openvpn === 'object' ? options.openvpn : {});

@@ -11,7 +11,7 @@ export class LabPrereqError extends LabError {
   override name = 'LabPrereqError';
 }
 
-export type LabFeature = 'openvpn' | 'strongswan' | 'iperf3' | 'curl' | 'dns';
+export type LabFeature = 'openvpn' | 'strongswan' | 'iperf3' | 'curl' | 'dns' | 'esp';
 
 const BINARIES: Record<LabFeature | 'base', string[]> = {
   base: ['ip', 'openssl', 'sysctl', 'unshare', 'mount'],
@@ -20,6 +20,16 @@ const BINARIES: Record<LabFeature | 'base', string[]> = {
   iperf3: ['iperf3'],
   curl: ['curl'],
   dns: ['dnsmasq'],
+  // The scapy ESP gateway (esp-gateway.py) and tshark's ESP decryption (tshark-esp.ts).
+  esp: ['/usr/bin/python3', 'tshark', 'dumpcap'],
+};
+
+/** Python modules (Debian packages) a feature needs, as files that must exist. */
+const MODULES: Partial<Record<LabFeature, Array<[pkg: string, file: string]>>> = {
+  esp: [
+    ['python3-scapy', '/usr/lib/python3/dist-packages/scapy/layers/ipsec.py'],
+    ['python3-cryptography', '/usr/lib/python3/dist-packages/cryptography/hazmat/primitives/ciphers/aead.py'],
+  ],
 };
 
 function onPath(bin: string): boolean {
@@ -50,7 +60,7 @@ export interface LabPrereqs {
  * Checks root, /dev/net/tun and the binaries for `features` (default: all). Cheap and synchronous, so it can
  * be used in `test(name, { skip: labPrereqs().skip }, ...)`.
  */
-export function labPrereqs(features: readonly LabFeature[] = ['openvpn', 'strongswan', 'iperf3', 'curl', 'dns']): LabPrereqs {
+export function labPrereqs(features: readonly LabFeature[] = ['openvpn', 'strongswan', 'iperf3', 'curl', 'dns', 'esp']): LabPrereqs {
   let reason: string | undefined;
   if (process.platform !== 'linux') reason = 'the lab needs Linux network namespaces';
   else if (typeof process.getuid === 'function' && process.getuid() !== 0) reason = 'the lab needs root (network namespaces)';
@@ -63,6 +73,13 @@ export function labPrereqs(features: readonly LabFeature[] = ['openvpn', 'strong
   }
   if (!reason) {
     const missing = ['base' as const, ...features].flatMap((f) => BINARIES[f]).filter((b) => !onPath(b));
+    for (const [pkg, file] of features.flatMap((f) => MODULES[f] ?? [])) {
+      try {
+        accessSync(file, constants.R_OK);
+      } catch {
+        missing.push(pkg);
+      }
+    }
     if (missing.length) reason = `missing ${missing.join(', ')} (run: bash scripts/setup.sh)`;
   }
   if (!reason) return { ok: true };

@@ -1,5 +1,5 @@
 /**
- * The lab's network: four namespaces joined by veth pairs, addressed from the run's slot (B = 100 + slot).
+ * The lab's network: five namespaces joined by veth pairs, addressed from the run's slot (B = 100 + slot).
  *
  *   root ns (test process, our client)
  *     10.B.1.1 ── 10.B.1.2  srv  (OpenVPN servers; ip_forward=1)
@@ -7,17 +7,19 @@
  *                            10.B.3.1 ── 10.B.3.2  nat  (stock openvpn client, the native baseline)
  *     10.B.4.1 ── 10.B.4.2  ike  (strongSwan charon; ip_forward=1)
  *                            10.B.5.1 ── 10.B.5.2  web  (same host, its IPsec-side address)
+ *     10.B.8.1 ── 10.B.8.2  esp  (scapy ESP-in-UDP gateway, manual SAs; ip_forward=1; TUN 10.B.7.1/24)
+ *                            10.B.10.1 ── 10.B.10.2 web (same host; esp routes 10.B.5.0/24 through it)
  *
- * The root namespace gets `unreachable 10.B.0.0/16` so that nothing but the two connected /24s can be reached
- * from it (no leaks to a default route); `web` routes replies to the OpenVPN client subnets (10.8.0.0/16) via
- * srv and to the IPsec pool (10.B.6.0/24) via ike; `nat` has only its connected /24, so `web` is reachable from
- * there only through the tunnel.
+ * The root namespace gets `unreachable 10.B.0.0/16` so that nothing but the connected /24s (to srv, ike, esp)
+ * can be reached from it (no leaks to a default route); `web` routes replies to the OpenVPN client subnets
+ * (10.8.0.0/16) via srv, to the IPsec pool (10.B.6.0/24) via ike and to the manual-SA ESP pool (10.B.7.0/24)
+ * via esp; `nat` has only its connected /24, so `web` is reachable from there only through the tunnel.
  */
 import { run } from './exec.js';
 import { namePrefix, slotOctet } from './state.js';
 
-export type HostName = 'srv' | 'web' | 'nat' | 'ike';
-export const HOSTS: readonly HostName[] = ['srv', 'web', 'nat', 'ike'];
+export type HostName = 'srv' | 'web' | 'nat' | 'ike' | 'esp';
+export const HOSTS: readonly HostName[] = ['srv', 'web', 'nat', 'ike', 'esp'];
 
 /** Every address of a lab, derived from its slot. */
 export interface LabAddresses {
@@ -49,6 +51,20 @@ export interface LabAddresses {
   ipsecPool: string;
   /** Range routed back from web to srv; OpenVPN server n uses 10.8.n.0/24. */
   openvpnClients: string;
+  /** Root end of the root–esp link. */
+  rootToEsp: string;
+  /** The scapy ESP gateway's address as seen from the root namespace (UDP 4500). */
+  esp: string;
+  /** esp's address on its link to the web host. */
+  espWebSide: string;
+  /** The web host's address on the esp link (esp's next hop to webIpsec). */
+  webEspSide: string;
+  /** Client virtual IPs of the manual-SA ESP gateway, CIDR (routed back from web via esp). */
+  espPool: string;
+  /** The ESP gateway's own address inside espPool (its TUN device). */
+  espTun: string;
+  /** Default client VIP for the ESP gateway. */
+  espClientVip: string;
 }
 
 export function labAddresses(slot: number): LabAddresses {
@@ -69,13 +85,20 @@ export function labAddresses(slot: number): LabAddresses {
     webIpsecNet: `10.${b}.5.0/24`,
     ipsecPool: `10.${b}.6.0/24`,
     openvpnClients: '10.8.0.0/16',
+    rootToEsp: `10.${b}.8.1`,
+    esp: `10.${b}.8.2`,
+    espWebSide: `10.${b}.10.1`,
+    webEspSide: `10.${b}.10.2`,
+    espPool: `10.${b}.7.0/24`,
+    espTun: `10.${b}.7.1`,
+    espClientVip: `10.${b}.7.2`,
   };
 }
 
 /** Namespace names of a run. */
 export function nsNames(runId: string): Record<HostName, string> {
   const p = namePrefix(runId);
-  return { srv: `${p}-srv`, web: `${p}-web`, nat: `${p}-nat`, ike: `${p}-ike` };
+  return { srv: `${p}-srv`, web: `${p}-web`, nat: `${p}-nat`, ike: `${p}-ike`, esp: `${p}-esp` };
 }
 
 const ip = (...args: string[]) => run('ip', args, { timeoutMs: 10_000 });
@@ -114,10 +137,15 @@ export async function buildTopology(runId: string, slot: number): Promise<void> 
     link(ns.srv, `${p}-sn`, a.srvNatSide, ns.nat, `${p}-ns`, a.nat),
     link(undefined, `${p}-ri`, a.rootToIke, ns.ike, `${p}-ir`, a.ike),
     link(ns.ike, `${p}-iw`, a.ikeWebSide, ns.web, `${p}-wi`, a.webIpsec),
+    link(undefined, `${p}-re`, a.rootToEsp, ns.esp, `${p}-er`, a.esp),
+    link(ns.esp, `${p}-ew`, a.espWebSide, ns.web, `${p}-we`, a.webEspSide),
   ]);
   await Promise.all([
     ip('-n', ns.web, 'route', 'add', a.openvpnClients, 'via', a.srvWebSide),
     ip('-n', ns.web, 'route', 'add', a.ipsecPool, 'via', a.ikeWebSide),
+    ip('-n', ns.web, 'route', 'add', a.espPool, 'via', a.espWebSide),
+    ip('-n', ns.esp, 'route', 'add', a.webIpsecNet, 'via', a.webEspSide),
+    run('ip', ['netns', 'exec', ns.esp, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']),
     run('ip', ['netns', 'exec', ns.srv, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']),
     run('ip', ['netns', 'exec', ns.ike, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']),
   ]);
