@@ -1,7 +1,8 @@
 /**
  * Renegotiation against the lab's real OpenVPN 2.6 server, started by the server (its reneg-sec) over TCP with
  * the TLS1-PRF keys, and by us (the profile's reneg-sec): new key_ids come into use and no echo request goes
- * unanswered across the switch. (The long server-initiated UDP run is in openvpn-resilience.test.ts.)
+ * unanswered across the switch; and by bytes (the profile's reneg-bytes) during a download that must stay
+ * byte-exact. (The long server-initiated UDP run is in openvpn-resilience.test.ts.)
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +10,8 @@ import { loadProfile } from '../../src/openvpn/profile.js';
 import { OpenVpnSession } from '../../src/openvpn/session.js';
 import { IcmpEcho } from '../../src/stack/icmp-echo.js';
 import { createTransport } from '../../src/transport/index.js';
-import { appendToError, labPrereqs, startLab, type ClientProfileOptions, type Lab, type OpenVpnServer, type OpenVpnServerOptions } from '../lab/index.js';
+import { appendToError, detSha256, labPrereqs, startLab, type ClientProfileOptions, type Lab, type OpenVpnServer, type OpenVpnServerOptions } from '../lab/index.js';
+import { getHashed, openVpnTunnel } from './stack-helpers.js';
 
 const pre = labPrereqs();
 
@@ -58,4 +60,39 @@ describe('renegotiation with a real OpenVPN 2.6 server', { skip: pre.skip, timeo
       assert.match(s.log(), /TLS: soft reset|SOFT_RESET|Renegotiat|key_id=[1-7]/i);
     });
   }
+});
+
+describe('reneg-bytes against a real OpenVPN 2.6 server', { skip: pre.skip, timeout: 300_000 }, () => {
+  let lab: Lab;
+  before(async () => {
+    lab = await startLab({ openvpn: { proto: 'udp' }, iperf: false });
+  });
+  after(async () => {
+    await lab?.stop();
+  });
+
+  test('reneg-bytes 5000000 rekeys during a 20 MB download, byte-exact', async () => {
+    const { profile } = await loadProfile(await lab.clientProfile({ extra: ['reneg-bytes 5000000'] }));
+    const tunnel = openVpnTunnel(profile);
+    const mark = lab.openvpn!.logMark();
+    try {
+      await tunnel.start();
+      const n = 20_000_000;
+      const s = await tunnel.connect({ host: lab.web.host, port: lab.web.httpPort });
+      const r = await getHashed(s, lab.web.host, `/bytes/${n}`);
+      assert.equal(r.status, 200);
+      assert.equal(r.bytes, n);
+      assert.equal(r.sha256, detSha256(n), 'no byte lost or changed across the key switches');
+      const session = tunnel.client.current as OpenVpnSession;
+      // 20 MB of payload plus the requests, counted both ways: at least three 5 MB rounds
+      assert.ok(session.renegotiations >= 3, `at least three renegotiations by bytes, saw ${session.renegotiations}`);
+      // At verb 3 the server logs each key it installs: once for the first key, then once per soft reset.
+      const log = lab.openvpn!.log().slice(mark);
+      const keys = log.match(/Outgoing Data Channel: Cipher '[^']+' initialized/g) ?? [];
+      assert.ok(keys.length - 1 >= 3, `the server log shows the soft resets (${keys.length - 1}):\n${log.split('\n').slice(-30).join('\n')}`);
+      assert.equal(keys.length - 1, session.renegotiations, 'every soft reset we started completed on the server');
+    } finally {
+      await tunnel.close();
+    }
+  });
 });
