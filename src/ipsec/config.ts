@@ -19,74 +19,15 @@
 import { readFile } from 'node:fs/promises';
 import { isIP, isIPv4 } from 'node:net';
 import nodePath from 'node:path';
+import { ESP_SUITES, type EspSuite } from '../crypto/ipsec-algorithms.js';
 import { VpnError } from '../errors.js';
 import { oneLine, parseSettings, type IncludeReader, type SettingsSection, type SettingsValue } from './settings.js';
 
 // ====================================================================================================
-// ESP suites for manual SAs (simple data; to be merged into the crypto registry later)
+// ESP suites for manual SAs: the crypto registry's IPsec view (re-exported for the importers of this module)
 // ====================================================================================================
 
-export interface EspSuite {
-  /** strongSwan proposal keyword. */
-  readonly name: string;
-  readonly aead: boolean;
-  readonly cipher: 'aes-gcm' | 'chacha20-poly1305' | 'aes-cbc' | 'null';
-  /** Cipher key bytes, without the salt. */
-  readonly encKeyBytes: number;
-  /** Salt bytes appended to the cipher key in the key material (RFC 4106 / RFC 7634): 4 or 0. */
-  readonly saltBytes: number;
-  readonly integ: 'sha1' | 'sha256' | 'sha384' | 'sha512' | undefined;
-  /** HMAC key bytes; 0 for AEAD suites. */
-  readonly integKeyBytes: number;
-  /** ICV (tag) bytes on the wire. */
-  readonly icvBytes: number;
-  /** Explicit IV bytes on the wire. */
-  readonly ivBytes: number;
-  /** The payload is padded to a multiple of this (at least 4). */
-  readonly blockBytes: number;
-}
-
-const gcm = (name: string, key: number, icv: number): EspSuite => ({
-  name, aead: true, cipher: 'aes-gcm', encKeyBytes: key, saltBytes: 4, integ: undefined, integKeyBytes: 0, icvBytes: icv, ivBytes: 8, blockBytes: 4,
-});
-const cbc = (name: string, key: number, integ: EspSuite['integ'], ik: number, icv: number): EspSuite => ({
-  name, aead: false, cipher: 'aes-cbc', encKeyBytes: key, saltBytes: 0, integ, integKeyBytes: ik, icvBytes: icv, ivBytes: 16, blockBytes: 16,
-});
-const nul = (name: string, integ: EspSuite['integ'], ik: number, icv: number): EspSuite => ({
-  name, aead: false, cipher: 'null', encKeyBytes: 0, saltBytes: 0, integ, integKeyBytes: ik, icvBytes: icv, ivBytes: 0, blockBytes: 4,
-});
-
-/** strongSwan ESP keyword → algorithm and key/ICV sizes (HMAC-SHA1-96, SHA2-256-128, -384-192, -512-256). */
-export const ESP_SUITES: Readonly<Record<string, EspSuite>> = {
-  aes128gcm16: gcm('aes128gcm16', 16, 16),
-  aes192gcm16: gcm('aes192gcm16', 24, 16),
-  aes256gcm16: gcm('aes256gcm16', 32, 16),
-  aes128gcm12: gcm('aes128gcm12', 16, 12),
-  aes192gcm12: gcm('aes192gcm12', 24, 12),
-  aes256gcm12: gcm('aes256gcm12', 32, 12),
-  aes128gcm8: gcm('aes128gcm8', 16, 8),
-  aes192gcm8: gcm('aes192gcm8', 24, 8),
-  aes256gcm8: gcm('aes256gcm8', 32, 8),
-  chacha20poly1305: {
-    name: 'chacha20poly1305', aead: true, cipher: 'chacha20-poly1305', encKeyBytes: 32, saltBytes: 4, integ: undefined, integKeyBytes: 0, icvBytes: 16, ivBytes: 8, blockBytes: 4,
-  },
-  'aes128-sha1': cbc('aes128-sha1', 16, 'sha1', 20, 12),
-  'aes192-sha1': cbc('aes192-sha1', 24, 'sha1', 20, 12),
-  'aes256-sha1': cbc('aes256-sha1', 32, 'sha1', 20, 12),
-  'aes128-sha256': cbc('aes128-sha256', 16, 'sha256', 32, 16),
-  'aes192-sha256': cbc('aes192-sha256', 24, 'sha256', 32, 16),
-  'aes256-sha256': cbc('aes256-sha256', 32, 'sha256', 32, 16),
-  'aes128-sha384': cbc('aes128-sha384', 16, 'sha384', 48, 24),
-  'aes192-sha384': cbc('aes192-sha384', 24, 'sha384', 48, 24),
-  'aes256-sha384': cbc('aes256-sha384', 32, 'sha384', 48, 24),
-  'aes128-sha512': cbc('aes128-sha512', 16, 'sha512', 64, 32),
-  'aes192-sha512': cbc('aes192-sha512', 24, 'sha512', 64, 32),
-  'aes256-sha512': cbc('aes256-sha512', 32, 'sha512', 64, 32),
-  'null-sha1': nul('null-sha1', 'sha1', 20, 12),
-  'null-sha256': nul('null-sha256', 'sha256', 32, 16),
-  'null-sha384': nul('null-sha384', 'sha384', 48, 24),
-  'null-sha512': nul('null-sha512', 'sha512', 64, 32),
-};
+export { ESP_SUITES, type EspSuite };
 
 /** EAP methods our IKEv2 client implements (strongSwan's names, as in `auth = eap-NAME`). */
 export const SUPPORTED_EAP_METHODS: readonly string[] = ['mschapv2'];
