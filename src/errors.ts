@@ -29,6 +29,8 @@ export type ErrorCode =
   | 'SERVER_HALT'
   | 'PUSH_TIMEOUT'
   | 'PING_TIMEOUT'
+  /** A key reached its hard lifetime and cannot be renewed (manual IPsec SAs). */
+  | 'SA_EXPIRED'
   | 'PROTOCOL'
   // wire decoding (never fatal to a session; counted and dropped)
   | 'WIRE'

@@ -26,6 +26,7 @@ import { connect as tlsConnect, type ConnectionOptions as TlsConnectionOptions, 
 import { Agent as UndiciAgent, type Dispatcher } from 'undici';
 import { VpnError } from './errors.js';
 // The backend table: the only imports from a protocol's directory.
+import { prepareIpsec, type IpsecSetup } from './ipsec/backend.js';
 import { prepareOpenVpn, type OpenVpnSetup } from './openvpn/setup.js';
 import { AccessList } from './proxy/access.js';
 import type { ProxyCredentials } from './proxy/auth.js';
@@ -62,6 +63,9 @@ export type VpnSocket = TcpSocket;
 /** How to reach the OpenVPN server: the profile (path, text or parsed) and, if it needs them, credentials. */
 export type OpenVpnConnectOptions = Pick<OpenVpnSetup, 'profile' | 'username' | 'password' | 'passphrase'>;
 
+/** How to reach the IPsec gateway: the swanctl.conf-style file (or a parsed one) and which connection. */
+export type IpsecConnectOptions = Pick<IpsecSetup, 'config' | 'connection'>;
+
 /** A warning about the configuration (a directive that was ignored, and why). */
 export interface ConfigWarning {
   file: string;
@@ -83,6 +87,10 @@ const BACKENDS = {
     const r = await prepareOpenVpn({ ...o.openvpn!, tlsEkm: o.tlsEkm, createTransport: o.createTransport, logger: o.logger });
     return { backend: r.backend as VpnBackend<unknown>, warnings: r.warnings };
   },
+  ipsec: async (o: VpnConnectOptions): Promise<Prepared> => {
+    const r = await prepareIpsec({ ...o.ipsec!, createTransport: o.createTransport, logger: o.logger });
+    return { backend: r.backend as VpnBackend<unknown>, warnings: r.warnings.map((message) => ({ file: o.ipsec!.config.toString(), message })) };
+  },
 } satisfies Record<string, (o: VpnConnectOptions) => Promise<Prepared>>;
 type Protocol = keyof typeof BACKENDS;
 
@@ -100,6 +108,8 @@ export interface VpnTlsOptions {
 export interface VpnConnectOptions {
   /** Connect with OpenVPN (exactly one protocol's options must be given). */
   openvpn?: OpenVpnConnectOptions;
+  /** Connect with IPsec (ESP in UDP; manual SAs for now). */
+  ipsec?: IpsecConnectOptions;
   /** DNS servers (IPv4) to use through the tunnel instead of the ones the server pushed. */
   dns?: string[];
   /** Where log lines go (default: nowhere). */
@@ -455,9 +465,10 @@ export async function connect(options: VpnConnectOptions): Promise<Vpn> {
     throw new VpnError('USAGE', chosen.length ? `connect() takes one protocol, got ${chosen.join(' and ')}` : `connect() needs ${keys}`);
   }
   if (chosen[0] === 'openvpn' && !options.openvpn?.profile) throw new VpnError('USAGE', 'connect() needs { openvpn: { profile } }');
+  if (chosen[0] === 'ipsec' && !options.ipsec?.config) throw new VpnError('USAGE', 'connect() needs { ipsec: { config } }');
   const { backend, warnings } = await BACKENDS[chosen[0]!](options);
   const log = options.logger ?? silentLogger;
-  for (const w of warnings) log.warn(`profile ${w.file}: ${w.message}`);
+  for (const w of warnings) log.warn(`${w.file}: ${w.message}`);
   const vpn = new Vpn(backend, warnings, options);
   await vpn.start();
   return vpn;

@@ -224,7 +224,9 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
 
   status(): TunnelStatus {
     const info = this.client.sessionInfo;
-    const c = this.client.current?.stats();
+    const current = this.client.current;
+    const c = current?.stats();
+    const live = info && current?.statusDetails?.();
     return {
       state: this.stateValue,
       protocol: this.opts.backend.protocol,
@@ -239,7 +241,7 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
       packetsOut: c?.packetsOut,
       drops: c?.dropped,
       dropReasons: c?.drops,
-      details: info?.details,
+      details: info ? { ...info.details, ...live } : undefined,
       tcp: this.tcp.stats,
     };
   }

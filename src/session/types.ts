@@ -84,6 +84,8 @@ export interface VpnSession extends Link {
   /** Set once the session is up. */
   readonly sessionInfo: SessionInfo | undefined;
   stats(): SessionStats;
+  /** Facts that change while the session runs (sequence numbers, lifetime left), merged into /status. */
+  statusDetails?(): SessionDetails;
   /** Subscribes the owner (the reconnect loop) to the end of the session and to notable messages. */
   watch(watcher: SessionWatcher): void;
 }

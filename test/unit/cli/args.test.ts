@@ -67,3 +67,20 @@ test('help and version', () => {
     assert.ok(HELP.includes(flag), `HELP documents ${flag}`);
   }
 });
+
+test('one command word per protocol: common options once, each protocol its own few', () => {
+  const o = parseCommandLine(['openvpn', 'p.ovpn', '--auth-user-pass', 'c.txt', '--no-tls-ekm', '--http-proxy', '9000']) as VpnCommand;
+  assert.equal(o.protocol.name, 'openvpn');
+  assert.equal(o.configPath, 'p.ovpn');
+  assert.deepEqual(o.protocolFlags, { authUserPassFile: 'c.txt', tlsEkm: false });
+  assert.deepEqual(o.httpProxy, { host: '127.0.0.1', port: 9000 });
+  const i = parseCommandLine(['ipsec', 'swanctl.conf', '--connection', 'office', '--ping', '10.0.0.1']) as VpnCommand;
+  assert.equal(i.protocol.name, 'ipsec');
+  assert.deepEqual(i.protocolFlags, { connection: 'office' });
+  assert.equal(i.ping, '10.0.0.1');
+  usageError(() => parseCommandLine(['ipsec', 'swanctl.conf', '--auth-user-pass', 'x']), /auth-user-pass/);
+  usageError(() => parseCommandLine(['openvpn', 'p.ovpn', '--connection', 'x']), /connection/);
+  usageError(() => parseCommandLine(['ipsec']), /exactly one swanctl\.conf/);
+  for (const s of ['vpnproxy openvpn PROFILE.ovpn', 'vpnproxy ipsec swanctl.conf', '--connection NAME', '--no-tls-ekm']) assert.ok(HELP.includes(s), `HELP shows ${s}`);
+  assert.ok(HELP.indexOf('--http-proxy') < HELP.indexOf('--auth-user-pass'), 'common options first, then each protocol');
+});
