@@ -22,6 +22,7 @@ import nodePath from 'node:path';
 import { ESP_SUITES, type EspSuite } from '../crypto/ipsec-algorithms.js';
 import { VpnError } from '../errors.js';
 import { oneLine, parseSettings, type IncludeReader, type SettingsSection, type SettingsValue } from './settings.js';
+import { fileErrorText } from '../util/fs-error.js';
 
 // ====================================================================================================
 // ESP suites for manual SAs: the crypto registry's IPsec view (re-exported for the importers of this module)
@@ -1210,15 +1211,6 @@ function buildConfig(root: SettingsSection, file: string, warnings: string[], op
   return { file, dirs, connections, manual, secrets, authorities, warnings };
 }
 
-function errText(err: unknown): string {
-  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
-    const code = (err as { code: string }).code;
-    if (code === 'ENOENT') return 'no such file';
-    if (code === 'EACCES') return 'permission denied';
-    if (code === 'EISDIR') return 'is a directory';
-  }
-  return err instanceof Error ? err.message : String(err);
-}
 
 /**
  * Parse swanctl.conf text (pure apart from `include`, which goes through `readInclude`, by default the
@@ -1231,7 +1223,7 @@ export function parseIpsecConfig(text: string, file: string, readInclude?: Inclu
     return buildConfig(root, file, warnings, opts);
   } catch (err) {
     if (err instanceof VpnError) throw err;
-    throw new VpnError('PROFILE_SYNTAX', `${file}:1: cannot parse configuration (internal error: ${errText(err)})`, { cause: err });
+    throw new VpnError('PROFILE_SYNTAX', `${file}:1: cannot parse configuration (internal error: ${fileErrorText(err)})`, { cause: err });
   }
 }
 
@@ -1241,7 +1233,7 @@ export async function loadIpsecConfig(path: string, opts: IpsecConfigOptions = {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new VpnError('PROFILE_FILE', `cannot read IPsec configuration ${nodePath.resolve(path)}: ${errText(err)}`, { cause: err });
+    throw new VpnError('PROFILE_FILE', `cannot read IPsec configuration ${nodePath.resolve(path)}: ${fileErrorText(err)}`, { cause: err });
   }
   if (path.toLowerCase().endsWith('.sswan') || /^\uFEFF?\s*\{\s*"/.test(text)) {
     const { parseSswan } = await import('./sswan.js');

@@ -22,6 +22,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import nodePath from 'node:path';
 import { VpnError } from '../errors.js';
+import { fileErrorText } from '../util/fs-error.js';
 
 /** A `key = value` setting. `value` is '' for an empty assignment. */
 export interface SettingsValue {
@@ -320,7 +321,7 @@ class SettingsParser {
     try {
       files = this.readInclude(pattern, lx.file);
     } catch (err) {
-      throw new VpnError('PROFILE_FILE', oneLine(`${lx.file}:${line}: include ${pattern}: ${errText(err)}`), { cause: err });
+      throw new VpnError('PROFILE_FILE', oneLine(`${lx.file}:${line}: include ${pattern}: ${fileErrorText(err)}`), { cause: err });
     }
     if (files.length === 0) {
       this.warnings.push(oneLine(`${lx.file}:${line}: include ${pattern}: no file matches`));
@@ -340,15 +341,6 @@ class SettingsParser {
   }
 }
 
-function errText(err: unknown): string {
-  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
-    const code = (err as { code: string }).code;
-    if (code === 'ENOENT') return 'no such file';
-    if (code === 'EACCES') return 'permission denied';
-    if (code === 'EISDIR') return 'is a directory';
-  }
-  return err instanceof Error ? err.message : String(err);
-}
 
 // ---------- references (`name : other { ... }`) ----------
 
@@ -415,7 +407,7 @@ export function parseSettings(text: string, file: string, opts: ParseSettingsOpt
     return resolveRefs(root);
   } catch (err) {
     if (err instanceof VpnError) throw err;
-    throw new VpnError('PROFILE_SYNTAX', `${file}:1: cannot parse settings (internal error: ${errText(err)})`, { cause: err });
+    throw new VpnError('PROFILE_SYNTAX', `${file}:1: cannot parse settings (internal error: ${fileErrorText(err)})`, { cause: err });
   }
 }
 

@@ -44,6 +44,7 @@ import type {
   TlsWrap,
 } from './profile-types.js';
 import { splitConfigLines, stripDoubleDash, tokenizeLine } from './tokenize.js';
+import { fileErrorText } from '../util/fs-error.js';
 
 export type * from './profile-types.js';
 
@@ -250,7 +251,7 @@ class ProfileParser {
     try {
       return { text: read(abs), where: `${abs} (from ${this.where(line)})` };
     } catch (err) {
-      throw new VpnError('PROFILE_FILE', `${this.where(line)}: cannot read '${name}' file ${abs}: ${errText(err)}`, { cause: err });
+      throw new VpnError('PROFILE_FILE', `${this.where(line)}: cannot read '${name}' file ${abs}: ${fileErrorText(err)}`, { cause: err });
     }
   }
 
@@ -263,7 +264,7 @@ class ProfileParser {
       }
       throw new Error('no file access was given');
     } catch (err) {
-      throw new VpnError('PROFILE_FILE', `${this.where(line)}: cannot read '${name}' file ${abs}: ${errText(err)}`, { cause: err });
+      throw new VpnError('PROFILE_FILE', `${this.where(line)}: cannot read '${name}' file ${abs}: ${fileErrorText(err)}`, { cause: err });
     }
   }
 
@@ -1001,15 +1002,6 @@ function hasWrap(w: WrapDraft): boolean {
   return !!(w.tlsAuth || w.tlsCrypt || w.tlsCryptV2);
 }
 
-function errText(err: unknown): string {
-  if (err && typeof err === 'object' && 'code' in err && typeof (err as { code: unknown }).code === 'string') {
-    const code = (err as { code: string }).code;
-    if (code === 'ENOENT') return 'no such file';
-    if (code === 'EACCES') return 'permission denied';
-    if (code === 'EISDIR') return 'is a directory';
-  }
-  return err instanceof Error ? err.message : String(err);
-}
 
 function normalizeNewlines(s: string): string {
   return s.replace(/\r\n?/g, '\n');
@@ -1057,7 +1049,7 @@ export function parseProfile(text: string, opts: ParseProfileOptions = {}): Pars
     return parser.finish();
   } catch (err) {
     if (err instanceof VpnError) throw err;
-    throw new VpnError('PROFILE_SYNTAX', `${opts.path ?? '<profile>'}: cannot parse profile: ${errText(err)}`, { cause: err });
+    throw new VpnError('PROFILE_SYNTAX', `${opts.path ?? '<profile>'}: cannot parse profile: ${fileErrorText(err)}`, { cause: err });
   }
 }
 
@@ -1067,7 +1059,7 @@ export async function loadProfile(path: string): Promise<ParsedProfile> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new VpnError('PROFILE_FILE', `cannot read profile ${nodePath.resolve(path)}: ${errText(err)}`, { cause: err });
+    throw new VpnError('PROFILE_FILE', `cannot read profile ${nodePath.resolve(path)}: ${fileErrorText(err)}`, { cause: err });
   }
   return parseProfile(text, {
     path,

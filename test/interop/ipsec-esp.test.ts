@@ -75,9 +75,14 @@ test(
         const gw = await lab.startEspGateway({ suite, dataLog: false });
         try {
           const file = await configFor(lab, gw, `ping-${suite}`);
-          const cli = new CliProcess(['ipsec', file, '--ping', web, '--count', '3', '--interval', '0.3']);
+          const pcap = join(lab.dir, `ping-${suite}.pcap`);
+          const cli = new CliProcess(['ipsec', file, '--ping', web, '--count', '3', '--interval', '0.3', '--pcap', pcap, '--log-level', 'trace']);
           const r = await cli.waitExit(30_000);
           assert.equal(r.code, 0, cli.stderr);
+          assert.equal(cli.stderr.match(/esp out spi=0x[0-9a-f]{8} seq=\d+ .*ICMP/g)?.length, 3, 'trace: one decoded line per ESP packet out');
+          assert.ok((cli.stderr.match(/esp in  spi=0x[0-9a-f]{8} seq=\d+ .*ICMP/g)?.length ?? 0) >= 3, 'trace: one decoded line per ESP packet in');
+          const inner = await run('tshark', ['-n', '-r', pcap, '-Y', 'icmp', '-T', 'fields', '-e', 'icmp.type']);
+          assert.deepEqual(inner.stdout.trim().split('\n').sort(), ['0', '0', '0', '8', '8', '8'], '--pcap holds the inner ICMP both ways');
           assert.match(cli.stdout, /3 packets transmitted, 3 received, 0% packet loss/);
           assert.match(cli.stderr, new RegExp(`tunnel up via ${gw.address.host.replace(/\./g, '\\.')}:4500/udp: address ${gw.clientVip}, cipher ${suite}`));
           const c = await gw.counters();
