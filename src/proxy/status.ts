@@ -194,6 +194,18 @@ export class StatusServer extends ListeningServer {
             ),
           ]
         : []),
+      ...(st.details && Object.values(st.details).some((v) => typeof v === 'number')
+        ? [
+            {
+              name: 'vpnproxy_tunnel_detail',
+              help: "The protocol's numeric session facts (sequence numbers, lifetime left, keepalives …), by name.",
+              type: 'gauge' as const,
+              samples: Object.entries(st.details)
+                .filter((e): e is [string, number] => typeof e[1] === 'number')
+                .map(([name, value]) => ({ labels: { name }, value })),
+            },
+          ]
+        : []),
       ...(st.tcp ? tcpFamilies(st.tcp) : []),
     ];
   }

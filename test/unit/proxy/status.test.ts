@@ -154,3 +154,29 @@ test('status endpoint honours --allow', async () => {
   assert.equal((await get(port, '/healthz')).status, 403);
   await srv.close();
 });
+
+test('protocol details and drop reasons: in /status as they are, numeric ones and drops by reason in /metrics', async () => {
+  const st: TunnelStatus = {
+    state: 'up',
+    protocol: 'ipsec',
+    server: '192.0.2.10:4500/udp',
+    drops: 3,
+    dropReasons: { replayed: 2, 'bad-icv': 1 },
+    details: { spiOut: '0xc1000001', seqOut: 1234, lifetimeSecondsLeft: 3500, esn: false, missing: undefined },
+  };
+  const srv = new StatusServer({ getStatus: () => st, port: 0 });
+  const port = (await srv.listen()).port;
+  try {
+    const doc = JSON.parse((await get(port, '/status')).body);
+    assert.deepEqual(doc.tunnel.details, { spiOut: '0xc1000001', seqOut: 1234, lifetimeSecondsLeft: 3500, esn: false });
+    assert.deepEqual(doc.traffic.dropReasons, { replayed: 2, 'bad-icv': 1 });
+    const m = checkPrometheus((await get(port, '/metrics')).body);
+    assert.equal(m.get('vpnproxy_tunnel_dropped_packets_total{reason="replayed"}'), 2);
+    assert.equal(m.get('vpnproxy_tunnel_dropped_packets_total{reason="bad-icv"}'), 1);
+    assert.equal(m.get('vpnproxy_tunnel_detail{name="seqOut"}'), 1234);
+    assert.equal(m.get('vpnproxy_tunnel_detail{name="lifetimeSecondsLeft"}'), 3500);
+    assert.equal(m.get('vpnproxy_tunnel_drops_total'), 3);
+  } finally {
+    await srv.close();
+  }
+});
