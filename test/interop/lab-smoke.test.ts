@@ -24,7 +24,7 @@ import {
   type Lab,
   type RelayCounters,
 } from '../lab/index.js';
-import { runDir, nsPids } from '../lab/index.js';
+import { HOSTS, runDir, nsPids } from '../lab/index.js';
 
 const pre = labPrereqs();
 
@@ -143,7 +143,11 @@ describe('lab with real peers', { skip: pre.skip, timeout: 120_000 }, () => {
       assert.ok(out.includes('\n'), `lab up printed nothing: ${err}`);
       const info = JSON.parse(out.trim()) as { runId: string };
       const before = listRuns().find((r) => r.runId === info.runId);
-      assert.ok(before && before.namespaces.length === 4 && before.pids.length >= 2, 'lab is up');
+      if (!(before && before.namespaces.length === HOSTS.length && before.pids.length >= 2)) {
+        child.kill('SIGTERM'); // never leave the lab behind (or the runner waiting on it) when the check fails
+        await exited;
+        assert.fail(`lab is up with one namespace per host (${HOSTS.join(', ')}): ${JSON.stringify(before)}`);
+      }
       child.kill(sig);
       await exited;
       if (sig === 'SIGKILL') {

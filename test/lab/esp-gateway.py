@@ -113,7 +113,7 @@ class ReplayWindow:
             self.bits |= 1 << (self.top - seq)
 
 
-def make_sa(spi, suite, enc_key, integ_key, local, remote):
+def make_sa(spi, suite, enc_key, integ_key, local, remote, esn=False):
     crypt, klen, slen, auth, ilen = SUITES[suite]
     if len(enc_key) != klen + slen:
         sys.exit('esp-gateway: %s needs a %d-byte enc key (%d key + %d salt), got %d' % (suite, klen + slen, klen, slen, len(enc_key)))
@@ -122,7 +122,8 @@ def make_sa(spi, suite, enc_key, integ_key, local, remote):
     return SecurityAssociation(ESP, spi=spi, crypt_algo=crypt, crypt_key=enc_key,
                                auth_algo=auth, auth_key=integ_key or None,
                                tunnel_header=IP(src=remote, dst=local),
-                               nat_t_header=UDP(sport=4500, dport=4500))
+                               nat_t_header=UDP(sport=4500, dport=4500),
+                               esn_en=esn, esn=0)
 
 
 def raw_plaintext(sa, esp):
@@ -133,7 +134,9 @@ def raw_plaintext(sa, esp):
     data = bytes(esp.data)
     iv, body, tag = data[:algo.iv_size], data[algo.iv_size:len(data) - icv], data[len(data) - icv:]
     if algo.ciphers_aead_api:
-        return algo.cipher(sa.crypt_key).decrypt(sa.crypt_salt + iv, body + tag, struct.pack('!LL', esp.spi, esp.seq))
+        # AAD: SPI || seq, or with ESN SPI || seq-high || seq-low (RFC 4106 §5); the high half stays 0 here
+        aad = struct.pack('!LLL', esp.spi, sa.esn, esp.seq) if sa.esn_en else struct.pack('!LL', esp.spi, esp.seq)
+        return algo.cipher(sa.crypt_key).decrypt(sa.crypt_salt + iv, body + tag, aad)
     d = algo.new_cipher(sa.crypt_key, iv).decryptor()
     return d.update(body) + d.finalize()
 
@@ -163,13 +166,14 @@ def main():
     ap.add_argument('--integ-key-out', default='')
     ap.add_argument('--client-vip', help="the client's inner address: other inner sources are dropped")
     ap.add_argument('--replay-window', type=int, default=128)
+    ap.add_argument('--esn', action='store_true', help='extended sequence numbers (high half 0: checks the ESN ICV/AAD layout)')
     ap.add_argument('--no-data-log', action='store_true', help='no received/decrypted/sent lines')
     a = ap.parse_args()
 
     host, port = hostport(a.listen)
     spi_in, spi_out = spi_of(a.spi_in), spi_of(a.spi_out)
-    sa_in = make_sa(spi_in, a.suite, hexbytes(a.enc_key_in, '--enc-key-in'), hexbytes(a.integ_key_in, '--integ-key-in'), host, '0.0.0.0')
-    sa_out = make_sa(spi_out, a.suite, hexbytes(a.enc_key_out, '--enc-key-out'), hexbytes(a.integ_key_out, '--integ-key-out'), '0.0.0.0', host)
+    sa_in = make_sa(spi_in, a.suite, hexbytes(a.enc_key_in, '--enc-key-in'), hexbytes(a.integ_key_in, '--integ-key-in'), host, '0.0.0.0', a.esn)
+    sa_out = make_sa(spi_out, a.suite, hexbytes(a.enc_key_out, '--enc-key-out'), hexbytes(a.integ_key_out, '--integ-key-out'), '0.0.0.0', host, a.esn)
     window = ReplayWindow(a.replay_window)
     data_log = not a.no_data_log
     counters = dict.fromkeys(COUNTERS, 0)

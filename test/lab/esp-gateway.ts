@@ -59,6 +59,8 @@ export interface EspGatewayOptions {
   port?: number;
   /** Inbound anti-replay window (default 128). */
   replayWindow?: number;
+  /** Extended sequence numbers on both SAs (the high half stays 0: the ESN ICV/AAD layout is what is checked). */
+  esn?: boolean;
   /** MTU of the gateway's TUN device (default 1400). */
   tunMtu?: number;
   /** One log line per received/decrypted/sent packet (default true; drops are always logged). */
@@ -212,6 +214,7 @@ export class EspGateway {
       '--enc-key-out', hex(g.out.encKey),
       '--client-vip', this.clientVip,
       '--replay-window', String(this.replayWindow),
+      ...(this.options.esn ? ['--esn'] : []),
     ];
     if (g.in.integKey.length) a.push('--integ-key-in', hex(g.in.integKey), '--integ-key-out', hex(g.out.integKey));
     if (this.options.dataLog === false) a.push('--no-data-log');
@@ -304,6 +307,7 @@ export class EspGateway {
       const l = [`    ${dir} {`, `      spi = ${spiHex(k.spi)}`, `      esp = ${this.suite}`, `      enc_key = 0x${hex(k.encKey)}`];
       if (k.integKey.length) l.push(`      integ_key = 0x${hex(k.integKey)}`);
       if (dir === 'in') l.push(`      replay_window = ${this.replayWindow}`);
+      if (this.options.esn) l.push('      esn = yes');
       l.push('    }');
       return l.join('\n');
     };
