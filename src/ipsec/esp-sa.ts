@@ -289,7 +289,14 @@ export class InboundSa {
   private readonly remote: readonly Cidr4[] | undefined;
   private readonly local: number | undefined;
 
-  constructor(p: EspSaParams & { selectors?: EspSelectors }) {
+  /**
+   * `lastSeq`: the highest sequence number already received (default 0, none), as if a packet with it had been
+   * accepted: the window starts there, so it and anything a window or more below it are refused, and with ESN
+   * the high half of the packets that follow is inferred from it (like the kernel's `replay-seq` /
+   * `replay-seq-hi`). For tests, or an SA taken over mid-life; a fresh ESN SA cannot take a first packet from
+   * the end of a subspace without it.
+   */
+  constructor(p: EspSaParams & { selectors?: EspSelectors; lastSeq?: number }) {
     checkSpi(p.spi);
     this.spi = p.spi;
     this.suite = p.suite;
@@ -300,6 +307,10 @@ export class InboundSa {
       throw new RangeError(`ESP replay window ${w} out of range ${MIN_ESP_REPLAY_WINDOW}..${MAX_ESP_REPLAY_WINDOW}`);
     }
     this.window = new ReplayWindow(w, { esn: this.esn });
+    const last = p.lastSeq ?? 0;
+    const maxSeq = this.esn ? Number.MAX_SAFE_INTEGER : 0xffffffff;
+    if (!Number.isInteger(last) || last < 0 || last > maxSeq) throw new RangeError(`lastSeq ${last} out of range 0..${maxSeq}`);
+    if (last > 0) this.window.accept(last);
     if (p.selectors) {
       this.remote = p.selectors.remote.map((c) => {
         if (!Number.isInteger(c.prefix) || c.prefix < 0 || c.prefix > 32) throw new RangeError(`traffic selector ${c.address}/${c.prefix}: bad prefix`);

@@ -21,6 +21,17 @@
  *    sent from a to b:4500 as a plain UDP datagram: the kernel accepted it if b's capture shows it decrypted to
  *    exactly our inner packet and a's capture shows b's echo reply (`kernelAcceptedOurs`).
  *
+ * Extended Sequence Numbers (RFC 4303 §2.2.1, §3.3.2.1), per ESN suite (aes128gcm16, aes256-sha256, aes128-sha1, named
+ * `<suite>-esn` in `esnSuites`): the same, with states added with `flag esn replay-window 32 replay-seq 0xfffffffd
+ * replay-seq-hi 0 replay-oseq 0xfffffffd replay-oseq-hi 0` (other SPIs and keys), so each sender's packets go
+ * 0xfffffffe, 0xffffffff, 0x1_00000000… and are sent as the low halves 0xfffffffe, 0xffffffff, 0, 1…; after each
+ * send `ip -s xfrm state` is dumped in both namespaces and the 64-bit number of each packet is taken from the
+ * sender's oseq-hi/oseq (checked: it moves by one per packet, ends at start + count, and its low half is the
+ * one on the wire). Ours go through a third state in b only (a-to-b direction, reqid 1, its own SPI and keys,
+ * replay-seq 0xfffffffd), so that the kernel's own a-to-b packets do not use up its window: our OutboundSa with
+ * ESN and lastSeq 0xfffffffd seals ESN_OURS echo requests across the wrap, and `kernelAcceptedOurs` says b
+ * decrypted each to exactly our inner packet, answered each, and ended at seq-hi 1.
+ *
  * Where: on this machine's kernel if it has XFRM ESP (probed in a namespace), else (or with --vm) inside Debian's
  * kernel package (linux-image-amd64, downloaded with apt-get and unpacked, not installed) booted under QEMU with
  * an initramfs made here: busybox, this machine's iproute2 and tcpdump with their libraries, a small static
@@ -51,6 +62,13 @@ const REPLAY_WINDOW = 32; // the kernel's legacy (non-ESN) replay bitmap holds 3
 const OURS_LAST_SEQ = 100;
 const OURS_ICMP_ID = 0x7670;
 const OURS_SPORT = 4501;
+/** ESN: every ESN state starts with its replay counters (seq and oseq) here, high half 0. */
+const ESN_START_SEQ = 0xfffffffd;
+/** ESN: how many echo requests our OutboundSa seals across the wrap. */
+const ESN_OURS = 4;
+const ESN_SUITES = ['aes128gcm16', 'aes256-sha256', 'aes128-sha1'];
+const ESN_REPLAY_ARGS = ['flag', 'esn', 'replay-seq', `0x${ESN_START_SEQ.toString(16)}`, 'replay-seq-hi', '0', 'replay-oseq', `0x${ESN_START_SEQ.toString(16)}`, 'replay-oseq-hi', '0'];
+const TWO_32 = 0x1_0000_0000;
 
 interface SuiteDef {
   name: string;
@@ -90,7 +108,8 @@ function derive(label: string, n: number): Buffer {
 }
 
 interface SaDef {
-  direction: 'a-to-b' | 'b-to-a';
+  /** 'ours' (ESN only): a-to-b, in b only, for what our OutboundSa seals. */
+  direction: 'a-to-b' | 'b-to-a' | 'ours';
   src: string;
   dst: string;
   spi: number;
@@ -99,18 +118,50 @@ interface SaDef {
   integKey: Buffer;
 }
 
-function sasOf(index: number, name: string): [SaDef, SaDef] {
+function mkSa(name: string, label: string, direction: SaDef['direction'], spi: number, reqid: number): SaDef {
   const suite = ESP_SUITES[name]!;
-  const mk = (direction: SaDef['direction'], spi: number, reqid: number): SaDef => ({
+  return {
     direction,
-    src: direction === 'a-to-b' ? OUTER_A : OUTER_B,
-    dst: direction === 'a-to-b' ? OUTER_B : OUTER_A,
+    src: direction === 'b-to-a' ? OUTER_B : OUTER_A,
+    dst: direction === 'b-to-a' ? OUTER_A : OUTER_B,
     spi,
     reqid,
-    encKey: derive(`${name} ${direction} enc`, suite.encKeyBytes + suite.saltBytes),
-    integKey: derive(`${name} ${direction} integ`, suite.integKeyBytes),
-  });
-  return [mk('a-to-b', 0xc0de0100 + index, 1), mk('b-to-a', 0xc0de0200 + index, 2)];
+    encKey: derive(`${label} ${direction} enc`, suite.encKeyBytes + suite.saltBytes),
+    integKey: derive(`${label} ${direction} integ`, suite.integKeyBytes),
+  };
+}
+
+function sasOf(index: number, name: string): [SaDef, SaDef] {
+  return [mkSa(name, name, 'a-to-b', 0xc0de0100 + index, 1), mkSa(name, name, 'b-to-a', 0xc0de0200 + index, 2)];
+}
+
+/** An ESN suite: its three states and the datagrams our OutboundSa sealed for the 'ours' one. */
+interface EsnPlan {
+  def: SuiteDef;
+  /** The fixture's name, `<suite>-esn` (what espSuite() reads as the suite with ESN). */
+  name: string;
+  ab: SaDef;
+  ba: SaDef;
+  ours: SaDef;
+  oursInner: Buffer[];
+  oursSealed: Buffer[];
+}
+
+function esnPlanOf(index: number, base: string): EsnPlan {
+  const def = SUITES.find((d) => d.name === base)!;
+  const name = `${base}-esn`;
+  const ours = mkSa(base, name, 'ours', 0xc0de0500 + index, 1);
+  const out = new OutboundSa({ spi: ours.spi, suite: ESP_SUITES[base]!, esn: true, encKey: ours.encKey, integKey: ours.integKey, lastSeq: ESN_START_SEQ });
+  const oursInner = Array.from({ length: ESN_OURS }, (_, k) => oursInnerOf(k + 1, Buffer.from(`${OURS_PAYLOAD.toString()} (ESN ${k + 1})`)));
+  return {
+    def,
+    name,
+    ab: mkSa(base, name, 'a-to-b', 0xc0de0300 + index, 1),
+    ba: mkSa(base, name, 'b-to-a', 0xc0de0400 + index, 2),
+    ours,
+    oursInner,
+    oursSealed: oursInner.map((p) => Buffer.from(out.seal(p))),
+  };
 }
 
 function icmpEcho(type: number, id: number, seq: number, payload: Uint8Array): Buffer {
@@ -130,17 +181,26 @@ function checksum(b: Uint8Array): number {
   return ~s & 0xffff;
 }
 
-/** The inner echo request we seal ourselves. */
-function oursInner(): Buffer {
-  const icmp = icmpEcho(8, OURS_ICMP_ID, 1, OURS_PAYLOAD);
-  return Buffer.from(buildIpv4({ src: parseIpv4Address(INNER_A), dst: parseIpv4Address(INNER_B), protocol: 1, id: 0x7670, ttl: 64 }, icmp));
+/** An inner echo request we seal ourselves. */
+function oursInnerOf(seq: number, payload: Buffer): Buffer {
+  const icmp = icmpEcho(8, OURS_ICMP_ID, seq, payload);
+  return Buffer.from(buildIpv4({ src: parseIpv4Address(INNER_A), dst: parseIpv4Address(INNER_B), protocol: 1, id: 0x7670 + seq - 1, ttl: 64 }, icmp));
 }
+const oursInner = () => oursInnerOf(1, OURS_PAYLOAD);
 
 // ---- the script that runs in the namespaces (POSIX sh; busybox in the VM) ----
 
 const q = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
-function script(sas: Map<string, [SaDef, SaDef]>, ours: Map<string, Buffer>): string {
+function stateAdd(ns: string, sa: SaDef, def: SuiteDef, extra: string[] = []): string {
+  return [
+    '$IP', '-n', ns, 'xfrm', 'state', 'add', 'src', sa.src, 'dst', sa.dst, 'proto', 'esp', 'spi', `0x${sa.spi.toString(16)}`, 'reqid', String(sa.reqid),
+    'mode', 'tunnel', 'replay-window', String(REPLAY_WINDOW), ...extra, ...def.algo(sa.encKey.toString('hex'), sa.integKey.toString('hex')).map(q),
+    'encap', 'espinudp', '4500', '4500', '0.0.0.0',
+  ].join(' ');
+}
+
+function script(sas: Map<string, [SaDef, SaDef]>, ours: Map<string, Buffer>, esn: EsnPlan[]): string {
   const L: string[] = [];
   L.push(
     'set -u',
@@ -172,12 +232,7 @@ function script(sas: Map<string, [SaDef, SaDef]>, ours: Map<string, Buffer>): st
   );
   SUITES.forEach((def) => {
     const [ab, ba] = sas.get(def.name)!;
-    const st = (ns: string, sa: SaDef) =>
-      [
-        '$IP', '-n', ns, 'xfrm', 'state', 'add', 'src', sa.src, 'dst', sa.dst, 'proto', 'esp', 'spi', `0x${sa.spi.toString(16)}`, 'reqid', String(sa.reqid),
-        'mode', 'tunnel', 'replay-window', String(REPLAY_WINDOW), ...def.algo(sa.encKey.toString('hex'), sa.integKey.toString('hex')).map(q),
-        'encap', 'espinudp', '4500', '4500', '0.0.0.0',
-      ].join(' ');
+    const st = (ns: string, sa: SaDef) => stateAdd(ns, sa, def);
     const s = def.name;
     L.push(
       `say "suite ${s}"`,
@@ -189,6 +244,33 @@ function script(sas: Map<string, [SaDef, SaDef]>, ours: Map<string, Buffer>): st
       `  $IP netns exec $A $H udp ${OUTER_A} ${OURS_SPORT} ${OUTER_B} 4500 ${Buffer.from(ours.get(s)!).toString('hex')} || say "sending ours failed"; sleep 1.5`,
       '  for p in $CAP; do kill -INT $p; done; for p in $CAP; do wait $p; done',
       `  $IP -n $B -s xfrm state > $OUT/${s}.b.state 2>&1`,
+      `  $IP netns exec $B cat /proc/net/xfrm_stat > $OUT/${s}.b.xfrmstat 2>&1`,
+      `  $IP netns exec $A cat /proc/net/xfrm_stat > $OUT/${s}.a.xfrmstat 2>&1`,
+      'else',
+      `  say "suite ${s} refused by the kernel: $(cat $OUT/${s}.err)"`,
+      'fi',
+      '$IP -n $A xfrm state flush; $IP -n $B xfrm state flush',
+    );
+  });
+  // ESN: states near the 2^32 wrap; `ip -s xfrm state` of both namespaces after every datagram sent
+  L.push('snap() { $IP -n $A -s xfrm state > $OUT/$1.a.state 2>&1; $IP -n $B -s xfrm state > $OUT/$1.b.state 2>&1; }');
+  esn.forEach((e, i) => {
+    const s = e.name;
+    const st = (ns: string, sa: SaDef) => stateAdd(ns, sa, e.def, ESN_REPLAY_ARGS);
+    let k = 0;
+    const snap = () => `snap ${s}.snap${k++}`;
+    L.push(
+      `say "suite ${s}"`,
+      `if ${st('$A', e.ab)} 2>$OUT/${s}.err && ${st('$A', e.ba)} 2>>$OUT/${s}.err && ${st('$B', e.ab)} 2>>$OUT/${s}.err && ${st('$B', e.ba)} 2>>$OUT/${s}.err && ${st('$B', e.ours)} 2>>$OUT/${s}.err; then`,
+      '  CAP=""',
+      `  cap $A veth-a $OUT/${s}.a.pcap; cap $B veth-b $OUT/${s}.b.pcap`,
+      `  ${snap()}`,
+      ...PINGS.map((p) => `  $IP netns exec $A $H ping ${INNER_A} ${INNER_B} ${0x7680 + i} ${p.seq} ${p.payload.toString('hex')} || say "ping failed"; sleep 0.3; ${snap()}`),
+      `  $IP netns exec $A $H udp ${INNER_A} ${UDP_SPORT} ${INNER_B} ${UDP_DPORT} ${UDP_PAYLOAD.toString('hex')} || say "udp failed"; sleep 0.5; ${snap()}`,
+      ...e.oursSealed.map((d) => `  $IP netns exec $A $H udp ${OUTER_A} ${OURS_SPORT} ${OUTER_B} 4500 ${d.toString('hex')} || say "sending ours failed"; sleep 0.5; ${snap()}`),
+      `  sleep 1; ${snap()}`,
+      '  for p in $CAP; do kill -INT $p; done; for p in $CAP; do wait $p; done',
+      `  echo ${k} > $OUT/${s}.snaps`,
       `  $IP netns exec $B cat /proc/net/xfrm_stat > $OUT/${s}.b.xfrmstat 2>&1`,
       `  $IP netns exec $A cat /proc/net/xfrm_stat > $OUT/${s}.a.xfrmstat 2>&1`,
       'else',
@@ -379,7 +461,7 @@ function debianKernel(cacheDir: string): { vmlinuz: string; modules: string; rel
 }
 
 const MODULE_DIRS = ['kernel/crypto', 'kernel/lib', 'kernel/arch/x86/crypto', 'kernel/net/ipv4', 'kernel/net/xfrm', 'kernel/drivers/net/veth.ko'];
-const PRELOAD = ['xfrm_user', 'esp4', 'veth', 'gcm', 'ghash-generic', 'ctr', 'seqiv', 'echainiv', 'authenc', 'sha512_generic', 'chacha20poly1305', 'chacha_generic', 'poly1305_generic', 'aesni-intel'];
+const PRELOAD = ['xfrm_user', 'esp4', 'veth', 'gcm', 'ghash-generic', 'ctr', 'seqiv', 'echainiv', 'authenc', 'authencesn', 'sha512_generic', 'chacha20poly1305', 'chacha_generic', 'poly1305_generic', 'aesni-intel'];
 
 function addTree(cpio: Cpio, from: string, at: string): void {
   const st = lstatSync(from);
@@ -504,11 +586,11 @@ const ipStr = (b: Buffer, o: number) => `${b[o]}.${b[o + 1]}.${b[o + 2]}.${b[o +
 
 interface Captured {
   /** ESP-in-UDP datagrams received by this namespace, each with the inner packet the kernel decrypted it to. */
-  pairs: { udp: Buffer; sport: number; inner: Buffer | undefined }[];
+  pairs: { udp: Buffer; spi: number; sport: number; inner: Buffer | undefined }[];
 }
 
-/** On the receiver's capture: ESP-in-UDP to `outerDst`:4500 with `spi`, each paired with the next decapsulated inner packet. */
-function received(frames: Frame[], outerDst: string, spi: number, innerSrcNet: string, innerDst: string): Captured {
+/** On the receiver's capture: ESP-in-UDP to `outerDst`:4500 with one of `spis`, each paired with the next decapsulated inner packet. */
+function received(frames: Frame[], outerDst: string, spis: number[], innerSrcNet: string, innerDst: string): Captured {
   const pairs: Captured['pairs'] = [];
   const pending: Captured['pairs'] = [];
   for (const { ip } of frames) {
@@ -519,8 +601,8 @@ function received(frames: Frame[], outerDst: string, spi: number, innerSrcNet: s
     if (proto === 17 && dst === outerDst && ip.readUInt16BE(ihl + 2) === 4500) {
       const udpLen = ip.readUInt16BE(ihl + 4);
       const payload = Buffer.from(ip.subarray(ihl + 8, ihl + udpLen));
-      if (payload.length >= 8 && payload.readUInt32BE(0) === spi) {
-        const p = { udp: payload, sport: ip.readUInt16BE(ihl), inner: undefined as Buffer | undefined };
+      if (payload.length >= 8 && spis.includes(payload.readUInt32BE(0))) {
+        const p = { udp: payload, spi: payload.readUInt32BE(0), sport: ip.readUInt16BE(ihl), inner: undefined as Buffer | undefined };
         pairs.push(p);
         pending.push(p);
       }
@@ -542,6 +624,137 @@ function describeInner(p: Buffer): string {
   }
   if (p[9] === 17) return `udp ${p.readUInt16BE(ihl)} > ${p.readUInt16BE(ihl + 2)}, ${p.readUInt16BE(ihl + 4) - 8} data bytes`;
   return `protocol ${p[9]}`;
+}
+
+// ---- ESN: the kernel's replay counters, and one suite's fixture entry ----
+
+interface EsnCounters {
+  seqHi: number;
+  seq: number;
+  oseqHi: number;
+  oseq: number;
+}
+const full = (hi: number, lo: number) => hi * TWO_32 + lo;
+
+/** `ip -s xfrm state` of one namespace: the ESN replay counters ("anti-replay esn context") by SPI. */
+function esnCounters(text: string): Map<number, EsnCounters> {
+  const m = new Map<number, EsnCounters>();
+  for (const block of text.split(/^(?=src )/m)) {
+    const spi = /\bspi 0x([0-9a-f]+)/.exec(block);
+    const c = /seq-hi 0x([0-9a-f]+), seq 0x([0-9a-f]+),? oseq-hi 0x([0-9a-f]+), oseq 0x([0-9a-f]+)/.exec(block);
+    if (spi && c) m.set(parseInt(spi[1]!, 16), { seqHi: parseInt(c[1]!, 16), seq: parseInt(c[2]!, 16), oseqHi: parseInt(c[3]!, 16), oseq: parseInt(c[4]!, 16) });
+  }
+  return m;
+}
+
+/**
+ * The 64-bit numbers the sender's kernel gave its datagrams, from its oseq-hi/oseq in the snapshots: they
+ * start at ESN_START_SEQ, move by at most one per send, end at the start plus the number of datagrams, and
+ * packet k (in the order the receiver captured them, which is the order sent on the veth) is start + 1 + k,
+ * whose low half must be on the wire. A string saying what disagreed otherwise.
+ */
+function kernelSeqs(snaps: Map<number, EsnCounters>[], spi: number, wire: Buffer[]): number[] | string {
+  const o = snaps.map((m) => m.get(spi)).map((c) => (c ? full(c.oseqHi, c.oseq) : NaN));
+  if (o.some(Number.isNaN)) return `no ESN replay state for SPI 0x${spi.toString(16)} in a snapshot`;
+  if (o[0] !== ESN_START_SEQ) return `SPI 0x${spi.toString(16)} started at oseq 0x${o[0]!.toString(16)}, not 0x${ESN_START_SEQ.toString(16)}`;
+  for (let i = 1; i < o.length; i++) if (o[i]! < o[i - 1]!) return `SPI 0x${spi.toString(16)}: oseq went back`;
+  if (o.at(-1)! - o[0]! !== wire.length) return `SPI 0x${spi.toString(16)}: oseq moved by ${o.at(-1)! - o[0]!} but ${wire.length} datagrams were captured`;
+  const seqs = wire.map((_, k) => ESN_START_SEQ + 1 + k);
+  for (const [k, w] of wire.entries()) {
+    if (w.readUInt32BE(4) !== seqs[k]! % TWO_32) return `SPI 0x${spi.toString(16)} datagram ${k}: low half 0x${w.readUInt32BE(4).toString(16)} on the wire, 0x${(seqs[k]! % TWO_32).toString(16)} expected`;
+  }
+  for (const v of o) if (v > ESN_START_SEQ && !seqs.includes(v)) return `SPI 0x${spi.toString(16)}: snapshot oseq 0x${v.toString(16)} is no captured datagram's`;
+  return seqs;
+}
+
+function esnSuite(e: EsnPlan, files: Map<string, Buffer>): { entry: Record<string, unknown> } | { reason: string } {
+  const s = e.name;
+  if (!files.has(`${s}.a.pcap`) || !files.has(`${s}.b.pcap`)) {
+    const reason = (files.get(`${s}.err`)?.toString('utf8').trim() || 'no capture').split('\n')[0]!;
+    return { reason: `the kernel refused the XFRM state: ${reason}` };
+  }
+  const n = Number(files.get(`${s}.snaps`)?.toString('utf8').trim() ?? 0);
+  const snap = (ns: 'a' | 'b') => Array.from({ length: n }, (_, k) => esnCounters(files.get(`${s}.snap${k}.${ns}.state`)?.toString('utf8') ?? ''));
+  const snapA = snap('a');
+  const snapB = snap('b');
+  const capA = pcapIpv4(files.get(`${s}.a.pcap`)!);
+  const capB = pcapIpv4(files.get(`${s}.b.pcap`)!);
+  const inB = received(capB, OUTER_B, [e.ab.spi, e.ours.spi], '10.1.0.', INNER_B).pairs;
+  const inA = received(capA, OUTER_A, [e.ba.spi], '10.2.0.', INNER_A).pairs;
+  const kernelAb = inB.filter((p) => p.spi === e.ab.spi);
+  const oursRx = inB.filter((p) => p.spi === e.ours.spi);
+  const state = () => `a:\n${files.get(`${s}.snap${n - 1}.a.state`)?.toString('utf8') ?? ''}\nb:\n${files.get(`${s}.snap${n - 1}.b.state`)?.toString('utf8') ?? ''}\n${files.get(`${s}.b.xfrmstat`)?.toString('utf8') ?? ''}`;
+  if (kernelAb.length < PINGS.length + 1) {
+    log(`${s}: state:\n${state()}`);
+    return { reason: `only ${kernelAb.length} a-to-b ESP datagrams captured (${PINGS.length + 1} sent)` };
+  }
+  const undecrypted = [...kernelAb, ...inA].find((p) => !p.inner);
+  if (undecrypted) {
+    log(`${s}: state:\n${state()}`);
+    return { reason: `the kernel did not decrypt its own ESN datagram SPI 0x${undecrypted.spi.toString(16)} low half 0x${undecrypted.udp.readUInt32BE(4).toString(16)}` };
+  }
+  const seqAb = kernelSeqs(snapA, e.ab.spi, kernelAb.map((p) => p.udp));
+  const seqBa = kernelSeqs(snapB, e.ba.spi, inA.map((p) => p.udp));
+  for (const r of [seqAb, seqBa]) if (typeof r === 'string') return { reason: `the kernel's sequence numbers: ${r}` };
+  const packets: { sa: string; seq: number; what: string; udp: string; inner: string }[] = [];
+  kernelAb.forEach((p, k) => packets.push({ sa: 'a-to-b', seq: (seqAb as number[])[k]!, what: describeInner(p.inner!), udp: p.udp.toString('hex'), inner: p.inner!.toString('hex') }));
+  inA.forEach((p, k) => packets.push({ sa: 'b-to-a', seq: (seqBa as number[])[k]!, what: describeInner(p.inner!), udp: p.udp.toString('hex'), inner: p.inner!.toString('hex') }));
+
+  // ours: each datagram as sent, decrypted by b to exactly our inner packet, and answered by an echo reply
+  const ihl = 20;
+  const replies = e.oursInner.map((req) =>
+    packets.find((p) => {
+      const b = Buffer.from(p.inner, 'hex');
+      return p.sa === 'b-to-a' && b[9] === 1 && b[ihl] === 0 && b.subarray(ihl + 4).equals(req.subarray(ihl + 4));
+    }),
+  );
+  const oursB = snapB.at(-1)!.get(e.ours.spi);
+  const oursLast = ESN_START_SEQ + ESN_OURS;
+  const oursAccepted =
+    oursRx.length === ESN_OURS && oursRx.every((p, k) => p.udp.equals(e.oursSealed[k]!) && p.inner?.equals(e.oursInner[k]!) === true) && replies.every((r) => r !== undefined);
+  const kernelAcceptedOurs = oursAccepted && oursB !== undefined && full(oursB.seqHi, oursB.seq) === oursLast;
+  // our own reading of the kernel's, as a report only
+  for (const sa of [e.ab, e.ba]) {
+    const inb = new InboundSa({ spi: sa.spi, suite: ESP_SUITES[e.def.name]!, esn: true, encKey: sa.encKey, integKey: sa.integKey, replayWindow: REPLAY_WINDOW, lastSeq: ESN_START_SEQ });
+    for (const p of packets.filter((x) => x.sa === sa.direction)) {
+      const r = inb.open(Buffer.from(p.udp, 'hex'));
+      if (!('packet' in r) || Buffer.from(r.packet).toString('hex') !== p.inner) log(`${s} ${sa.direction}: our InboundSa disagrees on seq 0x${p.seq.toString(16)} "${p.what}": ${'drop' in r ? r.drop : 'different bytes'}`);
+    }
+  }
+  const seqs = (d: string) => packets.filter((p) => p.sa === d).map((p) => `0x${p.seq.toString(16)}`).join(' ');
+  log(`${s}: a-to-b ${seqs('a-to-b')}; b-to-a ${seqs('b-to-a')}; kernel accepted ours: ${kernelAcceptedOurs}`);
+  if (!kernelAcceptedOurs) log(`${s}: state:\n${state()}`);
+  const counters = (snaps: { a: Map<number, EsnCounters>; b: Map<number, EsnCounters> }) =>
+    (['a', 'b'] as const).flatMap((ns) =>
+      [e.ab, e.ba, e.ours].flatMap((sa) => {
+        const c = snaps[ns].get(sa.spi);
+        return c ? [{ ns, sa: sa.direction, ...c }] : [];
+      }),
+    );
+  const entry = {
+    suite: s,
+    xfrmAlgorithm: e.def.algo('<enc>', '<integ>').join(' '),
+    startSeq: ESN_START_SEQ,
+    sas: [e.ab, e.ba, e.ours].map((sa) => ({
+      direction: sa.direction,
+      src: sa.src,
+      dst: sa.dst,
+      spi: `0x${sa.spi.toString(16)}`,
+      suite: s,
+      encKey: sa.encKey.toString('hex'),
+      integKey: sa.integKey.toString('hex'),
+    })),
+    kernelCounters: { before: counters({ a: snapA[0]!, b: snapB[0]! }), after: counters({ a: snapA.at(-1)!, b: snapB.at(-1)! }) },
+    packets,
+    ours: {
+      sa: 'ours',
+      lastSeq: ESN_START_SEQ,
+      packets: e.oursSealed.map((d, k) => ({ seq: ESN_START_SEQ + 1 + k, inner: e.oursInner[k]!.toString('hex'), udp: d.toString('hex'), kernelDecrypted: oursRx[k]?.inner?.toString('hex') ?? null })),
+    },
+    kernelAcceptedOurs,
+    kernelRepliesToOurs: replies.map((r) => (r ? { sa: 'b-to-a', seq: r.seq, udp: r.udp, inner: r.inner } : null)),
+  };
+  return { entry };
 }
 
 // ---- main ----
@@ -568,7 +781,8 @@ function main(): void {
     writeFileSync(join(work, 'helper.c'), HELPER_C);
     const helper = join(work, 'xfrm-helper');
     sh('cc', ['-static', '-O2', '-Wall', '-o', helper, join(work, 'helper.c')]);
-    const runSh = script(sas, ours);
+    const esn = ESN_SUITES.map((base, i) => esnPlanOf(i, base));
+    const runSh = script(sas, ours, esn);
 
     let mode = args.includes('--vm') ? 'vm' : args.includes('--host') ? 'host' : 'auto';
     let hostRefusal: string | null = null;
@@ -588,13 +802,15 @@ function main(): void {
 
     const fixture = {
       description:
-        "ESP-in-UDP (RFC 3948) tunnel-mode packets made by the Linux kernel's XFRM ESP, each with the inner IPv4 packet that the receiving kernel decrypted it to (captured on the receiver's veth, where the kernel re-injects decapsulated packets). 'ours' is an echo request sealed by our OutboundSa under the a-to-b keys; kernelAcceptedOurs records that the kernel decrypted it to exactly that inner packet and answered it (kernelReplyToOurs). Regenerate with: node --import tsx test/lab/xfrm-esp-vectors.ts",
+        "ESP-in-UDP (RFC 3948) tunnel-mode packets made by the Linux kernel's XFRM ESP, each with the inner IPv4 packet that the receiving kernel decrypted it to (captured on the receiver's veth, where the kernel re-injects decapsulated packets). 'ours' is an echo request sealed by our OutboundSa under the a-to-b keys; kernelAcceptedOurs records that the kernel decrypted it to exactly that inner packet and answered it (kernelReplyToOurs). \'esnSuites\': the same with Extended Sequence Numbers (flag esn), the states started at esnReplay so the packets cross 2^32; each packet\'s seq is the 64-bit number the sender\'s kernel state gave it, and \'ours\' there are echo requests our ESN OutboundSa sealed across the wrap for a third state in b. Regenerate with: node --import tsx test/lab/xfrm-esp-vectors.ts",
       generator: 'test/lab/xfrm-esp-vectors.ts',
       kernel,
       hostKernelRefusal: hostRefusal ?? undefined,
       topology: { a: { outer: OUTER_A, inner: INNER_A }, b: { outer: OUTER_B, inner: INNER_B }, encap: 'espinudp 4500 4500' },
       replayWindow: REPLAY_WINDOW,
       suites: [] as unknown[],
+      esnReplay: ESN_REPLAY_ARGS.join(' '),
+      esnSuites: [] as unknown[],
       skipped: [] as { suite: string; reason: string }[],
     };
 
@@ -610,8 +826,8 @@ function main(): void {
       const capA = pcapIpv4(files.get(`${s}.a.pcap`)!);
       const capB = pcapIpv4(files.get(`${s}.b.pcap`)!);
       // a→b datagrams as b received them; b→a as a received them
-      const inB = received(capB, OUTER_B, ab.spi, '10.1.0.', INNER_B).pairs;
-      const inA = received(capA, OUTER_A, ba.spi, '10.2.0.', INNER_A).pairs;
+      const inB = received(capB, OUTER_B, [ab.spi], '10.1.0.', INNER_B).pairs;
+      const inA = received(capA, OUTER_A, [ba.spi], '10.2.0.', INNER_A).pairs;
       const kernelAb = inB.filter((p) => p.sport === 4500);
       const oursRx = inB.filter((p) => p.sport === OURS_SPORT);
       const packets: { sa: string; what: string; udp: string; inner: string }[] = [];
@@ -659,9 +875,16 @@ function main(): void {
         kernelReplyToOurs: reply ? { sa: 'b-to-a', udp: reply.udp.toString('hex'), inner: reply.inner!.toString('hex') } : null,
       });
     }
+    for (const e of esn) {
+      const r = esnSuite(e, files);
+      if ('reason' in r) {
+        log(`${e.name}: skipped: ${r.reason}`);
+        fixture.skipped.push({ suite: e.name, reason: r.reason });
+      } else fixture.esnSuites.push(r.entry);
+    }
     mkdirSync(dirname(outFile), { recursive: true });
     writeFileSync(outFile, `${JSON.stringify(fixture, null, 2)}\n`);
-    log(`wrote ${relative(process.cwd(), outFile) || outFile}: ${fixture.suites.length} suites, ${fixture.skipped.length} skipped`);
+    log(`wrote ${relative(process.cwd(), outFile) || outFile}: ${fixture.suites.length} suites, ${fixture.esnSuites.length} ESN suites, ${fixture.skipped.length} skipped`);
   } finally {
     if (!process.env.XFRM_KEEP_WORK) rmSync(work, { recursive: true, force: true });
     else log(`work directory kept: ${work}`);

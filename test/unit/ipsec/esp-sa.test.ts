@@ -187,6 +187,35 @@ describe('sequence numbers and IVs', () => {
     assert.equal(out.seq, TWO_32);
     assert.throws(() => new OutboundSa({ ...pair(ESP_SUITES['aes128gcm16']!).base, esn: true, lastSeq: Number.MAX_SAFE_INTEGER }).seal(inner(1)), VpnError);
   });
+
+  test('InboundSa lastSeq starts the window at a given sequence number, fixing the ESN high half', () => {
+    for (const suite of [ESP_SUITES['aes128gcm16']!, ESP_SUITES['aes256-sha256']!]) {
+      const { base } = pair(suite, { esn: true });
+      const out = new OutboundSa({ ...base, lastSeq: 0xfffffffd });
+      const pkts = Array.from({ length: 4 }, () => inner(12));
+      const esps = pkts.map((p) => Buffer.from(out.seal(p)));
+      assert.deepEqual(esps.map((e) => e.readUInt32BE(4)), [0xfffffffe, 0xffffffff, 0, 1]);
+      // a fresh ESN receiver puts 0xfffffffe below its first subspace; one started at 0xfffffffd takes them all
+      assert.deepEqual(new InboundSa({ ...base }).open(esps[0]!), { drop: 'too-old' });
+      const inn = new InboundSa({ ...base, replayWindow: 32, lastSeq: 0xfffffffd });
+      assert.equal(inn.highestSeq, 0xfffffffd);
+      esps.forEach((e, i) => assert.ok(opened(inn.open(e)).equals(pkts[i]!), `${suite.name} packet ${i}`));
+      assert.equal(inn.highestSeq, TWO_32 + 1);
+      assert.deepEqual(inn.open(esps[1]!), { drop: 'replayed' });
+      // lastSeq itself counts as received; one subspace later, the inferred high half fails the ICV
+      assert.deepEqual(new InboundSa({ ...base, lastSeq: 0xfffffffe }).open(esps[0]!), { drop: 'replayed' });
+      assert.deepEqual(new InboundSa({ ...base, lastSeq: TWO_32 + 0xfffffffd }).open(esps[2]!), { drop: 'bad-icv' });
+    }
+    const k = { spi: 0xc1000001, suite: ESP_SUITES['aes128gcm16']!, ...keys(ESP_SUITES['aes128gcm16']!) };
+    // without ESN: 32 bits, and the default (0) leaves the window empty
+    const plain = new InboundSa({ ...k, lastSeq: 10 });
+    assert.equal(plain.highestSeq, 10);
+    assert.deepEqual(plain.open(new OutboundSa({ ...k, lastSeq: 9 }).seal(inner(3))), { drop: 'replayed' });
+    assert.ok(opened(plain.open(new OutboundSa({ ...k, lastSeq: 10 }).seal(inner(3)))));
+    assert.equal(new InboundSa({ ...k }).highestSeq, 0);
+    for (const bad of [-1, 1.5, TWO_32]) assert.throws(() => new InboundSa({ ...k, lastSeq: bad }), RangeError);
+    assert.throws(() => new InboundSa({ ...k, esn: true, lastSeq: Number.MAX_SAFE_INTEGER + 1 }), RangeError);
+  });
 });
 
 describe('anti-replay (RFC 4303 §3.4.3)', () => {
