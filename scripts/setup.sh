@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 
 PKGS=(openvpn strongswan-swanctl strongswan-charon libcharon-extra-plugins libstrongswan-extra-plugins
       iperf3 tshark iproute2 iputils-ping curl openssl procps psmisc ca-certificates
-      dnsmasq-base chromium python3-scapy python3-cryptography)
+      dnsmasq-base chromium python3-scapy python3-cryptography libstrongswan-standard-plugins)
 
 missing=()
 for p in "${PKGS[@]}"; do

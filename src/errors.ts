@@ -31,6 +31,8 @@ export type ErrorCode =
   | 'PING_TIMEOUT'
   /** A key reached its hard lifetime and cannot be renewed (manual IPsec SAs). */
   | 'SA_EXPIRED'
+  /** The IPsec gateway refused the traffic selectors of the CHILD_SA (IKEv2 TS_UNACCEPTABLE and kin). */
+  | 'TS_UNACCEPTABLE'
   | 'PROTOCOL'
   // wire decoding (never fatal to a session; counted and dropped)
   | 'WIRE'

@@ -13,7 +13,7 @@ export interface IpsecFlags {
 export const ipsecCli: ProtocolCli<IpsecFlags> = {
   name: 'ipsec',
   configName: 'swanctl.conf',
-  summary: 'IPsec ESP in UDP (manual SAs for now), from a swanctl.conf-style file',
+  summary: 'IPsec: IKEv2 (PSK) or manual SAs, ESP in UDP, from a swanctl.conf file',
   flags: {
     connection: { type: 'string' },
   },

@@ -1,27 +1,34 @@
 /**
- * IPsec as a VpnBackend. Today: a `manual` connection of the configuration (ESP in UDP with fixed keys,
- * one ManualEspSession per attempt over the connection's remote_addrs). IKEv2 connections come next and
- * plug in here.
+ * IPsec as a VpnBackend: a `manual` connection of the configuration (ESP in UDP with fixed keys, one
+ * ManualEspSession per attempt) or an IKEv2 connection (one IkeSession per attempt: the initiator with a
+ * pre-shared key, then ESP in UDP with the CHILD_SA it negotiated), over the connection's remote_addrs.
  */
 import { VpnError } from '../errors.js';
-import type { CloseReason, RemoteEndpoint, VpnBackend } from '../session/types.js';
+import type { CloseReason, RemoteEndpoint, VpnBackend, VpnSession } from '../session/types.js';
 import { createTransport as defaultTransport } from '../transport/index.js';
 import type { Transport, TransportOptions } from '../transport/types.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
-import { findConnection, loadIpsecConfig, type IpsecConfig, type ManualConnection } from './config.js';
+import { findConnection, loadIpsecConfig, type IkeConnection, type IpsecConfig, type ManualConnection } from './config.js';
 import { ManualEspSession } from './esp-session.js';
 import { innerMtu } from './esp-sa.js';
+import { IkeSession } from './ike-session.js';
+import type { RetransmitPolicy } from './ike/exchange.js';
+import { planIke, type IkePlan } from './ike/plan.js';
 
 export interface IpsecBackendOptions {
-  connection: ManualConnection;
+  connection: ManualConnection | IkeConnection;
+  /** Required for an IKE connection: the checked plan (prepareIpsec makes it). */
+  ike?: IkePlan;
   createTransport?: (kind: 'udp' | 'tcp', opts: TransportOptions) => Transport;
   pathMtu?: number;
   clock?: Clock;
   logger?: Logger;
+  /** IKE retransmission schedule (default 1, 2, 4, 8, 16 s, then give up). */
+  retransmit?: RetransmitPolicy;
 }
 
-const FATAL_CODES = ['PROFILE_SYNTAX', 'PROFILE_UNSUPPORTED', 'PROFILE_FILE', 'ALGORITHM_UNSUPPORTED', 'USAGE', 'SA_EXPIRED', 'AUTH_FAILED'];
+const FATAL_CODES = ['PROFILE_SYNTAX', 'PROFILE_UNSUPPORTED', 'PROFILE_FILE', 'ALGORITHM_UNSUPPORTED', 'USAGE', 'SA_EXPIRED', 'AUTH_FAILED', 'NO_SHARED_CIPHER', 'TS_UNACCEPTABLE'];
 
 export class IpsecBackend implements VpnBackend<undefined> {
   readonly protocol = 'ipsec';
@@ -31,23 +38,22 @@ export class IpsecBackend implements VpnBackend<undefined> {
   constructor(private readonly opts: IpsecBackendOptions) {
     const c = opts.connection;
     this.remotes = c.remoteAddrs.map((host) => ({ host, port: c.remotePort, proto: 'udp' as const }));
-    this.initialMtu = innerMtu(c.out.suite, opts.pathMtu ?? 1500);
+    if (c.kind === 'manual') this.initialMtu = innerMtu(c.out.suite, opts.pathMtu ?? 1500);
+    else {
+      if (!opts.ike) throw new VpnError('INTERNAL', `IKE connection ${c.name} without a plan (use prepareIpsec)`);
+      this.initialMtu = opts.ike.initialMtu;
+    }
   }
 
   retryDelays(): { seconds: number; maxSeconds: number } {
     return { seconds: 5, maxSeconds: 300 };
   }
 
-  createSession(index: number): ManualEspSession {
+  createSession(index: number): VpnSession {
     const o = this.opts;
-    return new ManualEspSession({
-      connection: o.connection,
-      remote: this.remotes[index]!,
-      createTransport: o.createTransport ?? defaultTransport,
-      pathMtu: o.pathMtu,
-      clock: o.clock,
-      logger: o.logger,
-    });
+    const common = { remote: this.remotes[index]!, createTransport: o.createTransport ?? defaultTransport, pathMtu: o.pathMtu, clock: o.clock, logger: o.logger };
+    if (o.connection.kind === 'manual') return new ManualEspSession({ connection: o.connection, ...common });
+    return new IkeSession({ plan: o.ike!, retransmit: o.retransmit, ...common });
   }
 
   isFatal(reason: CloseReason, err: VpnError | undefined): boolean {
@@ -57,22 +63,26 @@ export class IpsecBackend implements VpnBackend<undefined> {
 }
 
 export interface IpsecSetup {
-  /** swanctl.conf (with a `manual` section) or a .sswan profile. */
+  /** swanctl.conf (a `connections` or `manual` section) or a .sswan profile. */
   config: string | IpsecConfig;
   /** Which connection (default: the only one). */
   connection?: string;
   createTransport?: (kind: 'udp' | 'tcp', opts: TransportOptions) => Transport;
   clock?: Clock;
   logger?: Logger;
+  retransmit?: RetransmitPolicy;
 }
 
 /** The configuration loaded, the connection chosen, and the backend ready for a VpnTunnel. */
 export async function prepareIpsec(o: IpsecSetup): Promise<{ backend: IpsecBackend; warnings: string[] }> {
   const config = typeof o.config === 'string' ? await loadIpsecConfig(o.config) : o.config;
   const conn = findConnection(config, o.connection);
-  if (conn.kind !== 'manual') {
-    throw new VpnError('PROFILE_UNSUPPORTED', `${conn.where}: connection ${conn.name} needs IKEv2, which vpnproxy does not speak yet; only manual SAs (a 'manual' section) work for now`);
+  const warnings = [...config.warnings];
+  const common = { createTransport: o.createTransport, clock: o.clock, logger: o.logger };
+  if (conn.kind === 'manual') {
+    if (conn.localPort !== 0) throw new VpnError('PROFILE_UNSUPPORTED', `${conn.where}: local_port is not supported (the client always uses an ephemeral port)`);
+    return { backend: new IpsecBackend({ connection: conn, ...common }), warnings };
   }
-  if (conn.localPort !== 0) throw new VpnError('PROFILE_UNSUPPORTED', `${conn.where}: local_port is not supported (the client always uses an ephemeral port)`);
-  return { backend: new IpsecBackend({ connection: conn, createTransport: o.createTransport, clock: o.clock, logger: o.logger }), warnings: [...config.warnings] };
+  const ike = planIke(config, conn, warnings);
+  return { backend: new IpsecBackend({ connection: conn, ike, retransmit: o.retransmit, ...common }), warnings };
 }

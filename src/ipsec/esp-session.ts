@@ -4,20 +4,20 @@
  * the socket is, and stays up until it is closed, the socket fails, or a key reaches its hard lifetime
  * (manual keys cannot be renewed, so that is final).
  *
- * The datagrams on port 4500 are ESP (tunnel mode, IPv4 inside), the 1-byte NAT keepalive, or IKE behind the
- * non-ESP marker (ignored here: there is no IKE with manual keys).
+ * The data path itself (sealing, opening, the 4500 demultiplexing, counters, keepalives, lifetimes) is
+ * esp-path.ts, shared with the IKEv2 session; IKE behind the non-ESP marker is counted as a drop here (there
+ * is no IKE with manual keys).
  */
 import { VpnError } from '../errors.js';
 import type { LinkConfig } from '../link/link.js';
 import { SessionBase } from '../session/base.js';
 import type { RemoteEndpoint, SessionDetails, SessionInfo, SessionStats } from '../session/types.js';
 import type { Transport, TransportOptions } from '../transport/types.js';
-import { SystemClock, type Clock, type TimerHandle } from '../util/clock.js';
+import { SystemClock, type Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/log.js';
-import { buildNatKeepalive, classifyUdp4500, parseEspHeader } from '../wire/esp.js';
-import { summarizePacket } from '../wire/summary.js';
 import type { ManualConnection, ManualSa } from './config.js';
-import { InboundSa, OutboundSa, innerMtu, type EspDrop } from './esp-sa.js';
+import { EspPath, hex32, noTrafficStats } from './esp-path.js';
+import { InboundSa, OutboundSa, innerMtu } from './esp-sa.js';
 
 /** What an ESP session is once up (the protocol's own view; SessionInfo is the neutral one). */
 export interface EspConnectedInfo {
@@ -38,8 +38,6 @@ export interface EspSessionOptions {
   clock?: Clock;
   logger?: Logger;
 }
-
-const hex32 = (n: number) => `0x${n.toString(16).padStart(8, '0')}`;
 
 function saParams(sa: ManualSa, now: number) {
   const l = sa.lifetime;
@@ -65,12 +63,9 @@ export class ManualEspSession extends SessionBase<EspConnectedInfo> {
   private readonly clock: Clock;
   private readonly mtu_: number;
   private transport: Transport | undefined;
-  private out: OutboundSa | undefined;
-  private in: InboundSa | undefined;
-  private timer: TimerHandle | undefined;
-  private lastSentAt = 0;
-  private softWarned = false;
-  private readonly counts = { packetsIn: 0, packetsOut: 0, bytesIn: 0, bytesOut: 0, keepalivesSent: 0, unknownSpi: 0, malformed: 0, ike: 0, sendErrors: 0 };
+  private path: EspPath | undefined;
+  /** Send errors reported before the path exists. */
+  private earlySendErrors = 0;
 
   constructor(private readonly opts: EspSessionOptions) {
     super();
@@ -90,12 +85,15 @@ export class ManualEspSession extends SessionBase<EspConnectedInfo> {
     this.log.info(`ESP in UDP to ${r.host}:${r.port} (manual SAs, out ${hex32(this.conn.out.spi)} ${this.conn.out.suite.name}, in ${hex32(this.conn.in.spi)})`);
     const t = this.opts.createTransport('udp', { host: r.host, port: r.port });
     this.transport = t;
-    t.on('packet', (p) => this.onDatagram(p));
+    t.on('packet', (p) => {
+      if (this.state === 'connected') this.path?.receive(p);
+    });
     t.on('error', (e) => {
       // An ICMP error (port or host unreachable) or a failed send: reported, never fatal by itself; the
       // gateway may come back. A fatal transport error ends the session.
       if ((e as { fatal?: boolean }).fatal === false) {
-        this.counts.sendErrors++;
+        if (this.path) this.path.countSendError();
+        else this.earlySendErrors++;
         this.log.warn(`toward ${r.host}:${r.port}: ${e.message}`);
         return;
       }
@@ -112,9 +110,11 @@ export class ManualEspSession extends SessionBase<EspConnectedInfo> {
     }
     if (this.state !== 'connecting') return;
     const now = this.clock.now();
+    let out: OutboundSa;
+    let inn: InboundSa;
     try {
-      this.out = new OutboundSa(saParams(this.conn.out, now));
-      this.in = new InboundSa({
+      out = new OutboundSa(saParams(this.conn.out, now));
+      inn = new InboundSa({
         ...saParams(this.conn.in, now),
         selectors: { remote: this.conn.remoteTs.map((c) => ({ address: c.address, prefix: c.prefix })), local: this.conn.vip },
       });
@@ -122,7 +122,19 @@ export class ManualEspSession extends SessionBase<EspConnectedInfo> {
       this.fail('protocol-error', e instanceof VpnError ? e : new VpnError('PROTOCOL', (e as Error).message));
       return;
     }
-    this.lastSentAt = now;
+    const path = new EspPath({
+      out,
+      in: inn,
+      transport: t,
+      clock: this.clock,
+      log: this.log,
+      keepAliveSeconds: this.conn.keepAlive,
+      deliver: (p) => this.receiver(p),
+      onLifetime: (stage) => this.onLifetime(stage),
+      onError: (err) => this.fail('protocol-error', err),
+    });
+    for (let i = 0; i < this.earlySendErrors; i++) path.countSendError();
+    this.path = path;
     const info: EspConnectedInfo = {
       connection: this.conn.name,
       vip: this.conn.vip,
@@ -151,118 +163,29 @@ export class ManualEspSession extends SessionBase<EspConnectedInfo> {
     };
     this.log.info(`up: ${this.conn.vip} via ${r.host}:${r.port}, routes ${routes.join(', ') || 'none'}, mtu ${this.mtu_}`);
     this.markUp(info, link, neutral);
-    this.rearm();
+    path.start();
   }
 
   send(packet: Uint8Array): void {
-    const out = this.out;
-    if (this.state !== 'connected' || !out || !this.transport) return;
-    let esp: Uint8Array;
-    try {
-      esp = out.seal(packet);
-    } catch (e) {
-      this.fail('protocol-error', e instanceof VpnError ? e : new VpnError('PROTOCOL', (e as Error).message));
-      return;
-    }
-    if (this.log.enabled('trace')) this.log.trace(`esp out spi=${hex32(out.spi)} seq=${out.seq} len=${esp.length} ${summarizePacket(packet)}`);
-    this.transport.send(esp, true);
-    this.counts.packetsOut++;
-    this.counts.bytesOut += packet.length;
-    this.lastSentAt = this.clock.now();
-    this.checkLifetime();
-  }
-
-  private onDatagram(d: Buffer): void {
-    if (this.state !== 'connected' || !this.in) return;
-    const kind = classifyUdp4500(d);
-    if (kind.kind === 'keepalive') return;
-    if (kind.kind === 'ike') {
-      this.counts.ike++;
-      return;
-    }
-    if (kind.kind !== 'esp') {
-      this.counts.malformed++;
-      return;
-    }
-    const { spi, seq } = parseEspHeader(d);
-    if (spi !== this.in.spi) {
-      this.counts.unknownSpi++;
-      if (this.log.enabled('debug')) this.log.debug(`ESP packet for unknown SPI ${hex32(spi)} dropped`);
-      return;
-    }
-    const r = this.in.open(d);
-    if ('drop' in r) {
-      if (this.log.enabled('debug')) this.log.debug(`ESP packet seq ${seq} dropped: ${r.drop}`);
-      return;
-    }
-    if (this.log.enabled('trace')) this.log.trace(`esp in  spi=${hex32(spi)} seq=${seq} len=${d.length} ${summarizePacket(r.packet)}`);
-    this.counts.packetsIn++;
-    this.counts.bytesIn += r.packet.length;
-    this.checkLifetime();
-    this.receiver(r.packet);
+    if (this.state !== 'connected') return;
+    this.path?.send(packet);
   }
 
   /** Manual keys cannot be renewed: warn at the soft limit, stop at the hard one. */
-  private checkLifetime(): void {
-    const now = this.clock.now();
-    const stages = [this.out!.lifetime.stageAt(now), this.in!.lifetime.stageAt(now)];
-    if (stages.includes('hard')) {
+  private onLifetime(stage: 'soft' | 'hard'): void {
+    if (stage === 'hard') {
       this.fail('protocol-error', new VpnError('SA_EXPIRED', `a manual SA of ${this.conn.name} reached its hard lifetime; manual keys cannot be renewed, configure new ones`));
       return;
     }
-    if (stages.includes('soft') && !this.softWarned) {
-      this.softWarned = true;
-      this.log.warn(`a manual SA of ${this.conn.name} reached its soft lifetime (rekey_*); manual keys cannot be renewed, replace them before life_* runs out`);
-    }
+    this.log.warn(`a manual SA of ${this.conn.name} reached its soft lifetime (rekey_*); manual keys cannot be renewed, replace them before life_* runs out`);
   }
 
   stats(): SessionStats {
-    const c = this.counts;
-    const d = this.in?.drops;
-    const drops: Record<string, number> = { 'unknown-spi': c.unknownSpi, malformed: c.malformed, ike: c.ike };
-    if (d) for (const [k, v] of Object.entries(d) as [EspDrop, number][]) drops[k] = (drops[k] ?? 0) + v;
-    const dropped = Object.entries(drops).reduce((a, [k, v]) => (k === 'dummy' ? a : a + v), 0);
-    return { packetsIn: c.packetsIn, packetsOut: c.packetsOut, bytesIn: c.bytesIn, bytesOut: c.bytesOut, dropped, drops };
+    return this.path ? this.path.stats() : noTrafficStats();
   }
 
   statusDetails(): SessionDetails {
-    const now = this.clock.now();
-    const left = this.out?.lifetime.remaining(now).hard;
-    return {
-      seqOut: this.out?.seq,
-      seqInHighest: this.in?.highestSeq,
-      keepalivesSent: this.counts.keepalivesSent,
-      sendErrors: this.counts.sendErrors,
-      lifetimeSecondsLeft: left?.seconds === undefined ? undefined : Math.floor(left.seconds),
-      lifetimeBytesLeft: left?.bytes,
-      lifetimePacketsLeft: left?.packets,
-    };
-  }
-
-  // NAT keepalives (RFC 3948 §2.3) when nothing was sent for keep_alive seconds, and the time lifetimes.
-  private rearm(): void {
-    if (this.timer) this.clock.clearTimer(this.timer);
-    this.timer = undefined;
-    if (this.state !== 'connected') return;
-    const now = this.clock.now();
-    let at = Infinity;
-    if (this.conn.keepAlive > 0) at = this.lastSentAt + this.conn.keepAlive * 1000;
-    for (const l of [this.out!.lifetime, this.in!.lifetime]) at = Math.min(at, l.nextDeadline(now) ?? Infinity);
-    if (at === Infinity) return;
-    this.timer = this.clock.setTimer(() => this.onTimer(), Math.max(0, at - now));
-  }
-
-  private onTimer(): void {
-    this.timer = undefined;
-    if (this.state !== 'connected') return;
-    const now = this.clock.now();
-    if (this.conn.keepAlive > 0 && now >= this.lastSentAt + this.conn.keepAlive * 1000) {
-      this.transport?.send(buildNatKeepalive());
-      this.counts.keepalivesSent++;
-      this.lastSentAt = now;
-    }
-    this.checkLifetime();
-    this.rearm();
+    return this.path ? this.path.statusDetails() : { sendErrors: this.earlySendErrors };
   }
 
   protected async goodbye(): Promise<void> {
@@ -270,8 +193,7 @@ export class ManualEspSession extends SessionBase<EspConnectedInfo> {
   }
 
   protected async teardown(): Promise<void> {
-    if (this.timer) this.clock.clearTimer(this.timer);
-    this.timer = undefined;
+    this.path?.stop();
     const t = this.transport;
     this.transport = undefined;
     if (t) await t.close().catch(() => undefined);

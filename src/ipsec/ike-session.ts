@@ -1,0 +1,400 @@
+/**
+ * An IKEv2 session (issue 13, PSK): the sans-I/O initiator (ike/initiator.ts) over UDP, then the ESP data path
+ * (esp-path.ts) with the CHILD_SA it keyed.
+ *
+ * IKE_SA_INIT goes to the gateway's remote_port (500); the initiator then floats to port 4500, where every
+ * further IKE message travels behind the non-ESP marker and ESP in UDP shares the socket (RFC 3948). The move
+ * takes a new socket (a transport is connected to one port), which the gateway sees as our NAT mapping
+ * changing, as a NAT would. With remote_port other than 500 the marker is used from the first message and
+ * there is no move.
+ */
+import { lookup } from 'node:dns/promises';
+import { isIP } from 'node:net';
+import { groupName } from '../crypto/dh.js';
+import { VpnError } from '../errors.js';
+import type { LinkConfig } from '../link/link.js';
+import { SessionBase } from '../session/base.js';
+import type { CloseReason, RemoteEndpoint, SessionDetails, SessionInfo, SessionStats } from '../session/types.js';
+import type { Transport, TransportOptions } from '../transport/types.js';
+import { SystemClock, type Clock, type TimerHandle } from '../util/clock.js';
+import { silentLogger, type Logger } from '../util/log.js';
+import { IdType } from '../wire/ike-constants.js';
+import { classifyUdp4500, withNonEspMarker } from '../wire/esp.js';
+import { EspPath, hex32, noTrafficStats } from './esp-path.js';
+import { InboundSa, MIN_ESP_REPLAY_WINDOW, OutboundSa, innerMtu } from './esp-sa.js';
+import type { RetransmitPolicy } from './ike/exchange.js';
+import { addressBytes, selectorCidrs, selectorsFromConfig, selectorsText } from './ike/identity.js';
+import { IkeInitiator, type Established, type InitiatorEvent } from './ike/initiator.js';
+import type { IkePlan } from './ike/plan.js';
+
+const NAT_T_PORT = 4500;
+/** How long close() waits for the answer to our DELETE. */
+const GOODBYE_MS = 2000;
+/** ICMP errors for our IKE_SA_INIT, with no answer at all, before the gateway counts as unreachable. */
+const UNREACHABLE_AFTER = 3;
+
+/** What an IKE session is once up (the protocol's own view; SessionInfo is the neutral one). */
+export interface IkeConnectedInfo {
+  connection: string;
+  vip: string;
+  spiOut: number;
+  spiIn: number;
+  suite: string;
+  remote: RemoteEndpoint;
+  ikeSpiI: string;
+  ikeSpiR: string;
+  proposal: string;
+}
+
+export interface IkeSessionOptions {
+  plan: IkePlan;
+  remote: RemoteEndpoint;
+  createTransport: (kind: 'udp' | 'tcp', opts: TransportOptions) => Transport;
+  pathMtu?: number;
+  clock?: Clock;
+  logger?: Logger;
+  retransmit?: RetransmitPolicy;
+  /** Tests: random bytes for SPIs, nonces and IVs. */
+  random?: (n: number) => Uint8Array;
+}
+
+export class IkeSession extends SessionBase<IkeConnectedInfo> {
+  protected readonly log: Logger;
+  private readonly plan: IkePlan;
+  private readonly clock: Clock;
+  private readonly mtu_: number;
+  private transport: Transport | undefined;
+  private transportGen = 0;
+  /** Messages to send once the NAT-T socket is connected. */
+  private queued: Uint8Array[] | undefined;
+  private natT: boolean;
+  private port: number;
+  private address = '';
+  private initiator: IkeInitiator | undefined;
+  private timer: TimerHandle | undefined;
+  private path: EspPath | undefined;
+  private sa: Established | undefined;
+  private answered = false;
+  private refusals = 0;
+  private sendErrors = 0;
+  private goodbyeDone: (() => void) | undefined;
+
+  constructor(private readonly opts: IkeSessionOptions) {
+    super();
+    this.plan = opts.plan;
+    this.clock = opts.clock ?? new SystemClock();
+    this.log = (opts.logger ?? silentLogger).child('ike');
+    this.mtu_ = opts.pathMtu ? Math.min(...opts.plan.esp.flatMap((o) => o.suites.map((s) => innerMtu(s, opts.pathMtu!)))) : opts.plan.initialMtu;
+    this.port = opts.remote.port;
+    this.natT = this.port !== 500;
+  }
+
+  protected get configuredMtu(): number {
+    return this.mtu_;
+  }
+
+  protected async run(): Promise<void> {
+    const r = this.opts.remote;
+    const p = this.plan;
+    try {
+      this.address = isIP(r.host) ? r.host : (await lookup(r.host, { family: 4 })).address;
+    } catch (e) {
+      this.fail('transport-error', new VpnError('DNS_ERROR', `cannot resolve the gateway ${r.host}: ${(e as Error).message}`));
+      return;
+    }
+    if (this.state !== 'connecting') return;
+    this.log.info(`IKEv2 to ${r.host}${this.address !== r.host ? ` (${this.address})` : ''}:${this.port}, connection ${p.connection.name}, PSK from secrets.${p.pskName}`);
+    if (!(await this.openTransport(this.port))) return;
+    const local = p.localId ?? this.localAddressId();
+    const tsi = selectorsFromConfig(p.child.localTs, p.vip);
+    const tsr = selectorsFromConfig(p.child.remoteTs, this.address);
+    if (tsi.selectors.length === 0 || tsr.selectors.length === 0) {
+      this.fail('protocol-error', new VpnError('PROFILE_UNSUPPORTED', `${p.child.where}: no IPv4 traffic selectors left (${[...tsi.skipped, ...tsr.skipped].join(', ')}); the tunnel carries IPv4 only`));
+      return;
+    }
+    this.initiator = new IkeInitiator({
+      ike: p.ike,
+      esp: p.esp,
+      localId: local,
+      remoteId: p.remoteId,
+      psk: p.psk,
+      remoteAddress: this.address,
+      remotePort: this.port,
+      tsi: tsi.selectors,
+      tsr: tsr.selectors,
+      vip: p.vip,
+      retransmit: this.opts.retransmit,
+      random: this.opts.random,
+      logger: this.log,
+    });
+    this.apply(this.initiator.start(this.clock.now()));
+  }
+
+  private localAddressId() {
+    const a = this.transport?.localAddress;
+    const addr = a && isIP(a) === 4 && a !== '0.0.0.0' ? a : '0.0.0.0';
+    return { type: IdType.IPV4_ADDR, data: addressBytes(addr) };
+  }
+
+  /** Opens a transport toward `port`; false (after failing the session) if it cannot. */
+  private async openTransport(port: number): Promise<boolean> {
+    const old = this.transport;
+    const gen = ++this.transportGen;
+    const t = this.opts.createTransport('udp', { host: this.address, port });
+    this.transport = t;
+    if (old) void old.close().catch(() => undefined);
+    t.on('packet', (d) => {
+      if (gen === this.transportGen) this.onDatagram(d);
+    });
+    t.on('error', (e) => {
+      if (gen !== this.transportGen) return;
+      if ((e as { fatal?: boolean }).fatal === false) this.onSoftError(e);
+      else this.fail('transport-error', e instanceof VpnError ? e : new VpnError('TRANSPORT_ERROR', e.message));
+    });
+    t.on('close', () => {
+      if (gen === this.transportGen && (this.state === 'connecting' || this.state === 'connected')) this.fail('transport-error', new VpnError('TRANSPORT_CLOSED', 'the UDP socket closed'));
+    });
+    try {
+      await t.connect();
+    } catch (e) {
+      if (gen === this.transportGen) this.fail('transport-error', e instanceof VpnError ? e : new VpnError('TRANSPORT_ERROR', (e as Error).message));
+      return false;
+    }
+    return gen === this.transportGen && (this.state === 'connecting' || this.state === 'connected' || this.state === 'closing');
+  }
+
+  private onSoftError(e: Error): void {
+    this.sendErrors++;
+    this.path?.countSendError();
+    this.log.warn(`toward ${this.address}:${this.port}: ${e.message}`);
+    if (this.state === 'connecting' && !this.answered && ++this.refusals >= UNREACHABLE_AFTER) {
+      const code = e instanceof VpnError && (e.code === 'CONN_REFUSED' || e.code === 'HOST_UNREACHABLE') ? e.code : 'HOST_UNREACHABLE';
+      this.fail('transport-error', new VpnError(code, `the gateway ${this.address}:${this.port} is unreachable: ${e.message} (${this.refusals} times, no IKE answer)`));
+    }
+  }
+
+  private onDatagram(d: Buffer): void {
+    if (this.state !== 'connecting' && this.state !== 'connected' && this.state !== 'closing') return;
+    if (this.path) {
+      this.path.receive(d);
+      return;
+    }
+    if (!this.natT) {
+      this.onIke(d);
+      return;
+    }
+    const k = classifyUdp4500(d);
+    if (k.kind === 'ike') this.onIke(k.message);
+  }
+
+  private onIke(message: Uint8Array): void {
+    const i = this.initiator;
+    if (!i) return;
+    this.answered = true;
+    this.apply(i.receive(message, this.clock.now()));
+  }
+
+  private apply(events: InitiatorEvent[]): void {
+    for (const ev of events) {
+      switch (ev.type) {
+        case 'send':
+          this.sendIke(ev.message);
+          break;
+        case 'float':
+          if (!this.natT) this.float();
+          break;
+        case 'established':
+          this.onEstablished(ev.sa);
+          break;
+        case 'ended':
+          this.onEnded(ev.reason, ev.error);
+          break;
+      }
+    }
+    this.rearm();
+  }
+
+  private sendIke(m: Uint8Array): void {
+    if (this.queued) {
+      this.queued.push(m);
+      return;
+    }
+    const t = this.transport;
+    if (!t) return;
+    if (this.natT) t.send(withNonEspMarker(m), true);
+    else t.send(m);
+    this.path?.noteSent();
+  }
+
+  /** To port 4500: a new socket; what the initiator sends meanwhile waits for it. */
+  private float(): void {
+    this.natT = true;
+    this.port = NAT_T_PORT;
+    this.initiator?.setPeerPort(NAT_T_PORT);
+    this.queued = [];
+    this.log.debug(`moving to ${this.address}:${NAT_T_PORT} (NAT traversal, non-ESP marker)`);
+    void this.openTransport(NAT_T_PORT).then((ok) => {
+      const q = this.queued ?? [];
+      this.queued = undefined;
+      if (ok) for (const m of q) this.sendIke(m);
+    });
+  }
+
+  private rearm(): void {
+    if (this.timer) this.clock.clearTimer(this.timer);
+    this.timer = undefined;
+    const at = this.initiator?.deadline();
+    if (at === undefined || this.state === 'closed') return;
+    this.timer = this.clock.setTimer(() => {
+      this.timer = undefined;
+      if (this.initiator) this.apply(this.initiator.onTimer(this.clock.now()));
+    }, Math.max(0, at - this.clock.now()));
+  }
+
+  private onEstablished(sa: Established): void {
+    if (this.state !== 'connecting' || !this.transport) return;
+    const c = sa.child;
+    const now = this.clock.now();
+    const life = this.plan.child.lifetime;
+    const lifetime = {
+      soft: { seconds: life.time.rekey, bytes: life.bytes.rekey, packets: life.packets.rekey },
+      hard: { seconds: life.time.life, bytes: life.bytes.life, packets: life.packets.life },
+    };
+    const routes = selectorCidrs(c.tsr);
+    const vip = sa.cp.vip!;
+    let path: EspPath;
+    try {
+      const out = new OutboundSa({ spi: c.spiOut, suite: c.suite, encKey: c.keys.initiator.encKey, integKey: c.keys.initiator.integKey, esn: c.esn, lifetime, now });
+      const inn = new InboundSa({
+        spi: c.spiIn,
+        suite: c.suite,
+        encKey: c.keys.responder.encKey,
+        integKey: c.keys.responder.integKey,
+        esn: c.esn,
+        replayWindow: Math.max(MIN_ESP_REPLAY_WINDOW, this.plan.child.replayWindow),
+        lifetime,
+        now,
+        selectors: { remote: routes.map((r) => ({ address: r.split('/')[0]!, prefix: Number(r.split('/')[1]) })), local: vip },
+      });
+      path = new EspPath({
+        out,
+        in: inn,
+        transport: this.transport,
+        clock: this.clock,
+        log: this.log,
+        keepAliveSeconds: this.plan.keepAlive,
+        deliver: (p) => this.receiver(p),
+        onIke: (m) => this.onIke(m),
+        onLifetime: (stage) => this.onLifetime(stage),
+        onError: (err) => this.leave('protocol-error', err),
+      });
+    } catch (e) {
+      this.leave('protocol-error', e instanceof VpnError ? e : new VpnError('PROTOCOL', (e as Error).message));
+      return;
+    }
+    this.path = path;
+    this.sa = sa;
+    const mtu = innerMtu(c.suite, this.opts.pathMtu ?? this.plan.connection.client?.mtu ?? 1500);
+    const remote: RemoteEndpoint = { host: this.opts.remote.host, port: this.port, proto: 'udp' };
+    const link: LinkConfig = {
+      address: vip,
+      netmask: '255.255.255.255',
+      mtu,
+      dns: [...sa.cp.dns],
+      domains: [...sa.cp.domains],
+      routes: routes.filter((r) => !r.endsWith('/0')),
+      redirectGateway: routes.some((r) => r.endsWith('/0')),
+    };
+    const esp = `${c.suite.name}${c.esn ? '-esn' : ''}`;
+    const details: SessionDetails = {
+      mode: 'ikev2',
+      connection: this.plan.connection.name,
+      ikeSpiI: sa.spiI,
+      ikeSpiR: sa.spiR,
+      proposal: sa.suite.text,
+      dhGroup: groupName(sa.suite.dhGroup),
+      auth: 'psk',
+      remoteId: sa.remoteId,
+      vip,
+      tsi: selectorsText(c.tsi),
+      tsr: selectorsText(c.tsr),
+      esp,
+      spiOut: hex32(c.spiOut),
+      spiIn: hex32(c.spiIn),
+      esn: c.esn,
+    };
+    const neutral: SessionInfo = { protocol: 'ipsec', server: remote, link, cipher: c.suite.name, security: `IKEv2 PSK, ${sa.suite.text}`, details };
+    const info: IkeConnectedInfo = { connection: this.plan.connection.name, vip, spiOut: c.spiOut, spiIn: c.spiIn, suite: c.suite.name, remote, ikeSpiI: sa.spiI, ikeSpiR: sa.spiR, proposal: sa.suite.text };
+    this.log.info(`up: ${vip} via ${this.address}:${this.port}, routes ${routes.join(', ') || 'none'}, dns ${sa.cp.dns.join(', ') || 'none'}, mtu ${mtu}`);
+    this.markUp(info, link, neutral);
+    path.start();
+  }
+
+  /** No rekeying yet: the soft lifetime is noted, the hard one ends the session (the reconnect loop starts over). */
+  private onLifetime(stage: 'soft' | 'hard'): void {
+    if (stage === 'soft') {
+      this.log.info('the CHILD_SA reached its soft lifetime (rekey_*); rekeying is not implemented yet, the session ends at life_*');
+      return;
+    }
+    this.leave('protocol-error', new VpnError('PROTOCOL', 'the CHILD_SA reached its hard lifetime (life_*); rekeying is not implemented yet, reconnecting'));
+  }
+
+  /** Sends a DELETE of the IKE SA (not waited for) and fails. */
+  private leave(reason: CloseReason, err: VpnError): void {
+    if (this.initiator) {
+      const evs = this.initiator.close(this.clock.now()).filter((e) => e.type === 'send');
+      for (const e of evs) if (e.type === 'send') this.sendIke(e.message);
+    }
+    this.fail(reason, err);
+  }
+
+  private onEnded(reason: CloseReason, error: VpnError | undefined): void {
+    if (this.goodbyeDone) {
+      this.goodbyeDone();
+      return;
+    }
+    if (this.state === 'connecting' || this.state === 'connected') {
+      this.fail(reason, error ?? new VpnError('PROTOCOL', `the IKE SA ended (${reason})`));
+    }
+  }
+
+  send(packet: Uint8Array): void {
+    if (this.state !== 'connected') return;
+    this.path?.send(packet);
+  }
+
+  stats(): SessionStats {
+    return this.path ? this.path.stats() : noTrafficStats();
+  }
+
+  statusDetails(): SessionDetails {
+    return this.path ? this.path.statusDetails() : { sendErrors: this.sendErrors };
+  }
+
+  protected async goodbye(): Promise<void> {
+    const i = this.initiator;
+    if (!i) return;
+    await new Promise<void>((resolve) => {
+      const t = this.clock.setTimer(() => finish(), GOODBYE_MS);
+      const finish = () => {
+        this.clock.clearTimer(t);
+        this.goodbyeDone = undefined;
+        resolve();
+      };
+      this.goodbyeDone = finish;
+      this.apply(i.close(this.clock.now()));
+      if (i.state === 'ended') finish();
+    });
+  }
+
+  protected async teardown(): Promise<void> {
+    this.path?.stop();
+    if (this.timer) this.clock.clearTimer(this.timer);
+    this.timer = undefined;
+    this.transportGen++;
+    const t = this.transport;
+    this.transport = undefined;
+    if (t) await t.close().catch(() => undefined);
+  }
+}
+

@@ -1,0 +1,215 @@
+/**
+ * IKE identities, pre-shared key lookup and traffic selectors, as strongSwan reads them from swanctl.conf.
+ *
+ * Identities (strongSwan's identification_create_from_string): `%any` = none; a type prefix (`fqdn:`,
+ * `email:`/`rfc822:`/`userfqdn:`, `keyid:`, `ipv4:`, `ipv6:`); `@#hex` = KEY_ID; `@name` = FQDN `name`; an IP
+ * literal = ID_IPV4_ADDR / ID_IPV6_ADDR; anything with `@` = RFC822 address; anything else = FQDN (even
+ * `alice`). Distinguished names (anything with `=`) need certificates and come later.
+ *
+ * PSK lookup (strongSwan's shared-key matching): a secret whose ids are listed matches when one of them is
+ * our id or the peer's; a secret without ids matches anything; the best match wins (both ids over one, an
+ * exact id over `%any`), the first one among equals.
+ */
+import { isIPv4, isIPv6 } from 'node:net';
+import { VpnError } from '../../errors.js';
+import { IdType, TsType, idTypeName } from '../../wire/ike-constants.js';
+import type { IdPayload, TrafficSelector as WireTs } from '../../wire/ike-payloads.js';
+import { parseIpv4Address } from '../../wire/ipv4.js';
+import type { IkeSecret, TrafficSelector as ConfigTs } from '../config.js';
+
+const text = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
+
+function ipv6Bytes(s: string): Uint8Array {
+  const [head, tail] = s.includes('::') ? s.split('::') : [s, undefined];
+  const h = head ? head.split(':') : [];
+  const t = tail ? tail.split(':') : [];
+  const groups = tail === undefined ? h : [...h, ...Array(8 - h.length - t.length).fill('0'), ...t];
+  const out = new Uint8Array(16);
+  groups.forEach((g, i) => {
+    const v = parseInt(g, 16);
+    out[2 * i] = v >> 8;
+    out[2 * i + 1] = v & 0xff;
+  });
+  return out;
+}
+
+function ipv4Bytes(s: string): Uint8Array {
+  const n = parseIpv4Address(s);
+  return Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+}
+
+/** An IPv4 or IPv6 literal as its 4 or 16 bytes (for NAT-D hashes and ID payloads). */
+export function addressBytes(s: string): Uint8Array {
+  if (isIPv4(s)) return ipv4Bytes(s);
+  if (isIPv6(s)) return ipv6Bytes(s);
+  throw new RangeError(`'${s}' is not an IP address`);
+}
+
+/** An identity string as an ID payload body; undefined for `%any` (and empty). */
+export function parseIdentity(s: string, where?: string): IdPayload | undefined {
+  const id = s.trim();
+  if (id === '' || id === '%any' || id === '%any6') return undefined;
+  const prefixed = /^([a-z0-9]+):(.*)$/i.exec(id);
+  if (prefixed && !isIPv6(id)) {
+    const [, kind, rest] = prefixed as unknown as [string, string, string];
+    switch (kind.toLowerCase()) {
+      case 'fqdn':
+      case 'dns':
+        return { type: IdType.FQDN, data: text(rest) };
+      case 'email':
+      case 'rfc822':
+      case 'userfqdn':
+        return { type: IdType.RFC822_ADDR, data: text(rest) };
+      case 'keyid':
+        return { type: IdType.KEY_ID, data: rest.startsWith('#') ? hexId(rest.slice(1), id, where) : text(rest) };
+      case 'ipv4':
+        if (isIPv4(rest)) return { type: IdType.IPV4_ADDR, data: ipv4Bytes(rest) };
+        break;
+      case 'ipv6':
+        if (isIPv6(rest)) return { type: IdType.IPV6_ADDR, data: ipv6Bytes(rest) };
+        break;
+    }
+  }
+  if (id.includes('=')) {
+    throw new VpnError('PROFILE_UNSUPPORTED', `${where ? `${where}: ` : ''}identity '${id}' is a distinguished name; DN identities come with certificate authentication, which is not supported yet (use an FQDN, email or IP identity with a PSK)`);
+  }
+  if (id.startsWith('@#')) return { type: IdType.KEY_ID, data: hexId(id.slice(2), id, where) };
+  if (id.startsWith('@')) return { type: IdType.FQDN, data: text(id.slice(1)) };
+  if (isIPv4(id)) return { type: IdType.IPV4_ADDR, data: ipv4Bytes(id) };
+  if (isIPv6(id)) return { type: IdType.IPV6_ADDR, data: ipv6Bytes(id) };
+  if (id.includes('@')) return { type: IdType.RFC822_ADDR, data: text(id) };
+  return { type: IdType.FQDN, data: text(id) };
+}
+
+function hexId(h: string, id: string, where?: string): Uint8Array {
+  const clean = h.replace(/:/g, '');
+  if (clean.length === 0 || clean.length % 2 || !/^[0-9a-f]+$/i.test(clean)) throw new VpnError('PROFILE_SYNTAX', `${where ? `${where}: ` : ''}identity '${id}': expected hex bytes after #`);
+  return new Uint8Array(Buffer.from(clean, 'hex'));
+}
+
+/** An ID payload as text for logs and messages ('fqdn:server.lab', 'ipv4:10.0.0.1'). */
+export function identityText(id: IdPayload): string {
+  const d = Buffer.from(id.data);
+  switch (id.type) {
+    case IdType.FQDN:
+    case IdType.RFC822_ADDR:
+      return d.toString('utf8');
+    case IdType.IPV4_ADDR:
+      return d.length === 4 ? [...d].join('.') : `ipv4:0x${d.toString('hex')}`;
+    case IdType.KEY_ID:
+      return `@#${d.toString('hex')}`;
+    default:
+      return `${idTypeName(id.type).toLowerCase()}:0x${d.toString('hex')}`;
+  }
+}
+
+export function sameIdentity(a: IdPayload, b: IdPayload): boolean {
+  return a.type === b.type && Buffer.from(a.data).equals(Buffer.from(b.data));
+}
+
+const MATCH_PERFECT = 20;
+const MATCH_ANY = 1;
+
+function ownerMatch(ids: readonly string[], who: IdPayload | undefined): number {
+  if (ids.length === 0) return MATCH_ANY;
+  let best = 0;
+  for (const s of ids) {
+    let id: IdPayload | undefined;
+    try {
+      id = parseIdentity(s);
+    } catch {
+      continue; // a DN in a secret: never ours today
+    }
+    if (id === undefined) best = Math.max(best, MATCH_ANY);
+    else if (who && sameIdentity(id, who)) best = MATCH_PERFECT;
+  }
+  return best;
+}
+
+/** The IKE secret for our identity and the peer's (either may be unknown), by strongSwan's rules. */
+export function findPsk(secrets: readonly IkeSecret[], local: IdPayload | undefined, remote: IdPayload | undefined): IkeSecret | undefined {
+  let best: IkeSecret | undefined;
+  let bestScore = 0;
+  for (const s of secrets) {
+    const me = ownerMatch(s.ids, local);
+    const other = ownerMatch(s.ids, remote);
+    if (me === 0 && other === 0) continue;
+    const score = me + other;
+    if (score > bestScore) {
+      best = s;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+// ---------------------------------------------------------------- traffic selectors
+
+const u32 = (b: Uint8Array) => ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+const be32 = (n: number) => Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+const dotted = (n: number) => `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0xff}.${n & 0xff}`;
+
+export const ANY_IPV4_TS: WireTs = Object.freeze({ type: TsType.IPV4_ADDR_RANGE, ipProtocol: 0, startPort: 0, endPort: 0xffff, startAddress: be32(0), endAddress: be32(0xffffffff) });
+
+/**
+ * A child's configured selectors (local_ts / remote_ts) as TS payload entries, IPv4 only (others are named
+ * in `skipped`). `dynamic` stands for `dynamicAddress` (the gateway's address on the remote side; on our side
+ * the virtual IP we ask for, i.e. anything until it is assigned).
+ */
+export function selectorsFromConfig(ts: readonly ConfigTs[], dynamicAddress: string | undefined): { selectors: WireTs[]; skipped: string[] } {
+  const selectors: WireTs[] = [];
+  const skipped: string[] = [];
+  for (const t of ts) {
+    const ports = t.ports === 'opaque' ? { startPort: 0xffff, endPort: 0 } : t.ports ? { startPort: t.ports.from, endPort: t.ports.to } : { startPort: 0, endPort: 0xffff };
+    const base = { type: TsType.IPV4_ADDR_RANGE, ipProtocol: t.protocol ?? 0, ...ports };
+    if (t.kind === 'dynamic') {
+      if (dynamicAddress === undefined || dynamicAddress === '0.0.0.0') selectors.push({ ...base, startAddress: be32(0), endAddress: be32(0xffffffff) });
+      else selectors.push({ ...base, startAddress: ipv4Bytes(dynamicAddress), endAddress: ipv4Bytes(dynamicAddress) });
+    } else if (t.family !== 4) {
+      skipped.push(t.raw);
+    } else if (t.kind === 'subnet') {
+      const mask = t.prefix === 0 ? 0 : (0xffffffff << (32 - t.prefix!)) >>> 0;
+      const start = (parseIpv4Address(t.address!) & mask) >>> 0;
+      selectors.push({ ...base, startAddress: be32(start), endAddress: be32((start | ~mask) >>> 0) });
+    } else {
+      selectors.push({ ...base, startAddress: ipv4Bytes(t.from!), endAddress: ipv4Bytes(t.to!) });
+    }
+  }
+  return { selectors, skipped };
+}
+
+/** The smallest list of CIDRs covering the IPv4 address range [from, to]. */
+export function rangeToCidrs(from: number, to: number): string[] {
+  const out: string[] = [];
+  let a = from;
+  while (a <= to) {
+    let size = 32;
+    while (size > 0) {
+      const block = 2 ** (33 - size);
+      if (a % block !== 0 || a + block - 1 > to) break;
+      size--;
+    }
+    out.push(`${dotted(a)}/${size}`);
+    a += 2 ** (32 - size);
+  }
+  return out;
+}
+
+/** The IPv4 address ranges of TS payload entries as CIDRs (protocol and ports are not routes). */
+export function selectorCidrs(ts: readonly WireTs[]): string[] {
+  const out: string[] = [];
+  for (const t of ts) if (t.type === TsType.IPV4_ADDR_RANGE) out.push(...rangeToCidrs(u32(t.startAddress), u32(t.endAddress)));
+  return [...new Set(out)];
+}
+
+/** TS entries as text ('10.1.5.0/24', '10.1.6.1/32[udp/53]'). */
+export function selectorsText(ts: readonly WireTs[]): string {
+  return ts
+    .map((t) => {
+      if (t.type !== TsType.IPV4_ADDR_RANGE) return 'ipv6';
+      const c = rangeToCidrs(u32(t.startAddress), u32(t.endAddress)).join('+');
+      const ports = t.startPort === 0 && t.endPort === 0xffff ? '' : t.startPort === t.endPort ? `${t.startPort}` : `${t.startPort}-${t.endPort}`;
+      return t.ipProtocol || ports ? `${c}[${t.ipProtocol || 'any'}${ports ? `/${ports}` : ''}]` : c;
+    })
+    .join(', ');
+}

@@ -1,0 +1,470 @@
+/**
+ * The IKEv2 initiator with a pre-shared key (RFC 7296), sans-I/O: the session hands it datagrams (IKE messages
+ * without the non-ESP marker) and timer ticks on its clock, and carries out the events it returns: messages
+ * to send, the move to the NAT-T port, the established CHILD_SA, the end of the IKE SA.
+ *
+ *   IKE_SA_INIT  -> SA KE Ni N(NAT_DETECTION_SOURCE_IP) N(NAT_DETECTION_DESTINATION_IP)
+ *                <- SA KE Nr …     | N(COOKIE): again with the cookie first | N(INVALID_KE_PAYLOAD): again
+ *                                    with the group asked for | an error notify: fail
+ *   (then every message goes to port 4500 behind the non-ESP marker)
+ *   IKE_AUTH     -> SK{ IDi N(INITIAL_CONTACT) [IDr] AUTH CP(CFG_REQUEST) SA TSi TSr }
+ *                <- SK{ IDr AUTH CP(CFG_REPLY) SA TSi TSr }
+ *
+ * The NAT_DETECTION_SOURCE_IP hash is made of a source that cannot be ours (0.0.0.0:0), so the responder
+ * always sees a NAT and encapsulates ESP in UDP, which is the only ESP a userspace client can speak (ipsec.md
+ * §3.3). After the IKE_AUTH exchange the initiator answers the gateway's INFORMATIONAL requests (DPD: empty;
+ * DELETE of the IKE SA or of the CHILD_SA: the IKE SA ends) and refuses CREATE_CHILD_SA (rekeying comes
+ * later); close() sends a DELETE of the IKE SA.
+ */
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import { createKeyExchange as defaultKeyExchange, groupName, type KeyExchange } from '../../crypto/dh.js';
+import { VpnError } from '../../errors.js';
+import type { CloseReason } from '../../session/types.js';
+import { silentLogger, type Logger } from '../../util/log.js';
+import { AuthMethod, IkeExchange, IkeFlags, NotifyType, PayloadType, ProtocolId, authMethodName } from '../../wire/ike-constants.js';
+import { buildIkeMessage, isFromInitiator, isResponse, parseIkeMessage, type IkeHeaderFields, type IkeMessage, type IkePayload } from '../../wire/ike.js';
+import { buildAuth, buildDelete, buildId, buildKe, buildNonce, buildSa, buildTs, parseAuth, parseDelete, parseId, parseKe, parseNonce, parseSa, parseTs, type Proposal, type TrafficSelector } from '../../wire/ike-payloads.js';
+import { deriveChildKeys, deriveIkeKeys, natDetectionHash, pskAuth, signedOctets, type IkeKeys } from '../ike-keys.js';
+import { DEFAULT_RETRANSMIT, PeerRequests, Requests } from './exchange.js';
+import { addressBytes, identityText, sameIdentity, selectorsText } from './identity.js';
+import { cpRequest, describeMessage, errorNotifies, findNotify, firstOfType, notify, notifyFailure, payload, readCpReply } from './messages.js';
+import { chooseEspSuite, chooseIkeSuite, describeOffers, espSaProposals, firstGroup, ikeSaProposals, offeredGroups, type IkeSuite, type SentIkeProposals } from './proposals.js';
+import { openMessage, sealMessage, type SkAlgorithms } from './sk.js';
+import type { Established, InitiatorConfig, InitiatorEvent } from './types.js';
+
+export type { EstablishedChild, Established, InitiatorConfig, InitiatorEvent } from './types.js';
+
+type State = 'idle' | 'init' | 'auth' | 'established' | 'deleting' | 'ended';
+
+const MAX_INIT_RETRIES = 3;
+const ZERO_SPI = new Uint8Array(8);
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
+
+export class IkeInitiator {
+  private state_: State = 'idle';
+  private readonly c: InitiatorConfig;
+  private readonly log: Logger;
+  private readonly random: (n: number) => Uint8Array;
+  private readonly requests: Requests;
+  private readonly peer = new PeerRequests();
+  private spiI: Uint8Array = new Uint8Array(8);
+  private spiR: Uint8Array = ZERO_SPI;
+  private nonceI: Uint8Array = new Uint8Array(0);
+  private nonceR: Uint8Array = new Uint8Array(0);
+  private ke: KeyExchange | undefined;
+  private cookie: Uint8Array | undefined;
+  private sentIke: SentIkeProposals | undefined;
+  private cookieRounds = 0;
+  private keRetries = 0;
+  private sameGroupRefusals = 0;
+  private initRequest: Uint8Array | undefined;
+  private initResponse: Uint8Array | undefined;
+  private suite_: IkeSuite | undefined;
+  private keys_: IkeKeys | undefined;
+  private sk: SkAlgorithms | undefined;
+  private espSpi = 0;
+  private sentEsp: Proposal[] = [];
+  private established_: Established | undefined;
+  private out: InitiatorEvent[] = [];
+
+  constructor(config: InitiatorConfig) {
+    this.c = config;
+    this.log = config.logger ?? silentLogger;
+    this.random = config.random ?? ((n) => randomBytes(n));
+    this.requests = new Requests(config.retransmit ?? DEFAULT_RETRANSMIT, `${config.remoteAddress}:${config.remotePort}`);
+  }
+
+  get state(): State {
+    return this.state_;
+  }
+  /** The IKE SA's keys once IKE_SA_INIT completed (for tests and key logs). */
+  get keys(): IkeKeys | undefined {
+    return this.keys_;
+  }
+  get suite(): IkeSuite | undefined {
+    return this.suite_;
+  }
+  get established(): Established | undefined {
+    return this.established_;
+  }
+  /** When onTimer() should be called next (ms on the caller's clock), or undefined. */
+  deadline(): number | undefined {
+    return this.state_ === 'ended' ? undefined : this.requests.deadline();
+  }
+  /** The gateway's port changed (after the float): named in timeout messages. */
+  setPeerPort(port: number): void {
+    this.requests.peer = `${this.c.remoteAddress}:${port}`;
+  }
+
+  /** Sends the first IKE_SA_INIT request. */
+  start(now: number): InitiatorEvent[] {
+    if (this.state_ !== 'idle') return [];
+    this.state_ = 'init';
+    this.spiI = this.randomNonZero(8);
+    this.nonceI = Uint8Array.from(this.random(32));
+    this.newKeyExchange(firstGroup(this.c.ike));
+    const m = this.buildInit();
+    this.requests.start(IkeExchange.IKE_SA_INIT, m, now);
+    return this.flush();
+  }
+
+  /** One IKE message from the gateway. Anything that is not for us, or does not verify, is dropped. */
+  receive(raw: Uint8Array, now: number): InitiatorEvent[] {
+    if (this.state_ === 'idle' || this.state_ === 'ended') return [];
+    let msg: IkeMessage;
+    try {
+      msg = parseIkeMessage(raw);
+    } catch (e) {
+      this.log.debug(`malformed IKE message dropped: ${(e as Error).message}`);
+      return [];
+    }
+    const h = msg.header;
+    if (!Buffer.from(h.spiI).equals(Buffer.from(this.spiI)) || isFromInitiator(h)) return [];
+    try {
+      if (isResponse(h)) {
+        if (!this.requests.matches(h.exchange, h.messageId)) return [];
+        if (h.exchange === IkeExchange.IKE_SA_INIT) this.onInitResponse(raw, msg, now);
+        else this.onEncryptedResponse(raw, msg, now);
+      } else if (this.keys_ && Buffer.from(h.spiR).equals(Buffer.from(this.spiR))) {
+        this.onPeerRequest(raw, msg, now);
+      }
+    } catch (e) {
+      const err = e instanceof VpnError ? e : new VpnError('PROTOCOL', (e as Error).message);
+      if (err.code === 'WIRE') this.log.debug(`IKE message dropped: ${err.message}`);
+      else this.end('protocol-error', err);
+    }
+    return this.flush();
+  }
+
+  /** Retransmissions and the timeout of the request in flight. */
+  onTimer(now: number): InitiatorEvent[] {
+    if (this.state_ === 'ended') return [];
+    const r = this.requests.onTimer(now);
+    if (r && 'resend' in r) {
+      this.log.debug(`retransmitting ${this.requests.outstanding?.what ?? 'request'}`);
+      this.out.push({ type: 'send', message: r.resend });
+    } else if (r && 'timeout' in r) {
+      if (this.state_ === 'deleting') this.end('user');
+      else if (this.state_ === 'established') this.end('ping-restart', r.timeout);
+      else this.end('handshake-timeout', r.timeout);
+    }
+    return this.flush();
+  }
+
+  /** Leaves: a DELETE of the IKE SA when there is one ('ended' follows its answer or timeout). */
+  close(now: number): InitiatorEvent[] {
+    if (this.state_ === 'ended' || this.state_ === 'deleting') return [];
+    if (this.state_ !== 'established') {
+      this.end('user');
+      return this.flush();
+    }
+    this.state_ = 'deleting';
+    this.requests.complete();
+    this.sendRequest(IkeExchange.INFORMATIONAL, [payload(PayloadType.DELETE, buildDelete({ protocol: ProtocolId.IKE, spiSize: 0, spis: [] }))], now, 'INFORMATIONAL (DELETE)');
+    return this.flush();
+  }
+
+  // ------------------------------------------------------------------ IKE_SA_INIT
+
+  private newKeyExchange(group: number): void {
+    this.ke = (this.c.keyExchange ?? defaultKeyExchange)(group);
+    this.sentIke = ikeSaProposals(this.c.ike, this.keRetries > 0 ? group : undefined);
+  }
+
+  private buildInit(): Uint8Array {
+    const dst = natDetectionHash(this.spiI, ZERO_SPI, addressBytes(this.c.remoteAddress), this.c.remotePort);
+    // A source no packet of ours ever has: the responder concludes we are behind a NAT (RFC 7296 §2.23).
+    const fakeSrc = natDetectionHash(this.spiI, ZERO_SPI, new Uint8Array(4), 0);
+    const payloads: IkePayload[] = [
+      ...(this.cookie ? [notify(NotifyType.COOKIE, this.cookie)] : []),
+      payload(PayloadType.SA, buildSa(this.sentIke!.proposals)),
+      payload(PayloadType.KE, buildKe({ group: this.ke!.group, data: this.ke!.publicValue })),
+      payload(PayloadType.NONCE, buildNonce(this.nonceI)),
+      notify(NotifyType.NAT_DETECTION_SOURCE_IP, fakeSrc),
+      notify(NotifyType.NAT_DETECTION_DESTINATION_IP, dst),
+    ];
+    const header: IkeHeaderFields = { spiI: this.spiI, spiR: ZERO_SPI, exchange: IkeExchange.IKE_SA_INIT, flags: IkeFlags.INITIATOR, messageId: 0 };
+    const m = buildIkeMessage({ header, payloads });
+    this.initRequest = m;
+    this.log.debug(`sending ${describeMessage(header, payloads)} (${groupName(this.ke!.group)})`);
+    this.out.push({ type: 'send', message: m });
+    return m;
+  }
+
+  private onInitResponse(raw: Uint8Array, msg: IkeMessage, now: number): void {
+    const p = msg.payloads;
+    this.log.debug(`received ${describeMessage(msg.header, p)}`);
+    const cookie = findNotify(p, NotifyType.COOKIE);
+    if (cookie) {
+      if (cookie.data.length < 1 || cookie.data.length > 64) throw new VpnError('PROTOCOL', `the gateway sent a COOKIE of ${cookie.data.length} bytes (1..64)`);
+      if (this.cookie && Buffer.from(cookie.data).equals(Buffer.from(this.cookie))) return; // a duplicate of the last round
+      if (++this.cookieRounds > MAX_INIT_RETRIES) throw new VpnError('PROTOCOL', `the gateway asked for a COOKIE ${this.cookieRounds} times`);
+      this.cookie = Uint8Array.from(cookie.data);
+      this.log.info('the gateway asked for a COOKIE; sending IKE_SA_INIT again with it');
+      this.requests.restart(this.buildInit(), now);
+      return;
+    }
+    const invalidKe = findNotify(p, NotifyType.INVALID_KE_PAYLOAD);
+    if (invalidKe) {
+      const group = invalidKe.data.length === 2 ? (invalidKe.data[0]! << 8) | invalidKe.data[1]! : -1;
+      if (!offeredGroups(this.c.ike).includes(group)) throw new VpnError('NO_SHARED_CIPHER', `the gateway asked for key exchange group ${group} (INVALID_KE_PAYLOAD), which none of our IKE proposals has; we offered ${describeOffers(this.c.ike)}`);
+      if (group === this.ke!.group) {
+        // Once may be a stale answer to the previous round; twice means the gateway cannot do what it asks for.
+        if (++this.sameGroupRefusals < 2) return;
+        throw new VpnError('NO_SHARED_CIPHER', `the gateway refuses our ${groupName(group)} key exchange although it asks for that group (INVALID_KE_PAYLOAD); it probably lacks support for it`);
+      }
+      if (++this.keRetries > MAX_INIT_RETRIES) throw new VpnError('PROTOCOL', `the gateway keeps refusing our key exchange (INVALID_KE_PAYLOAD, last for group ${group})`);
+      this.log.info(`the gateway wants key exchange group ${groupName(group)} (INVALID_KE_PAYLOAD); sending IKE_SA_INIT again`);
+      this.newKeyExchange(group);
+      this.requests.restart(this.buildInit(), now);
+      return;
+    }
+    const errs = errorNotifies(p);
+    if (errs.length > 0) {
+      const f = notifyFailure(errs[0]!, IkeExchange.IKE_SA_INIT, { offered: describeOffers(this.c.ike) });
+      this.end(f.reason, f.error);
+      return;
+    }
+    const spiR = msg.header.spiR;
+    if (Buffer.from(spiR).equals(Buffer.from(ZERO_SPI))) throw new VpnError('PROTOCOL', 'the gateway answered IKE_SA_INIT with a zero responder SPI');
+    const saP = firstOfType(p, PayloadType.SA);
+    const keP = firstOfType(p, PayloadType.KE);
+    const nP = firstOfType(p, PayloadType.NONCE);
+    if (!saP || !keP || !nP) throw new VpnError('PROTOCOL', `the gateway's IKE_SA_INIT response lacks ${[!saP && 'SA', !keP && 'KE', !nP && 'Nonce'].filter(Boolean).join(', ')}`);
+    const suite = chooseIkeSuite(this.sentIke!, parseSa(saP.body));
+    const ke = parseKe(keP.body);
+    if (ke.group !== suite.dhGroup || ke.group !== this.ke!.group) throw new VpnError('PROTOCOL', `the gateway's KE is for group ${ke.group}, but we sent ${this.ke!.group} and it chose ${suite.dhGroup}`);
+    this.nonceR = Uint8Array.from(parseNonce(nP.body));
+    const secret = this.ke!.computeSecret(ke.data);
+    this.spiR = Uint8Array.from(spiR);
+    this.suite_ = suite;
+    this.sk = { encr: suite.encr, integ: suite.integ };
+    this.keys_ = deriveIkeKeys({
+      prf: suite.prf.hash,
+      nonceI: this.nonceI,
+      nonceR: this.nonceR,
+      sharedSecret: secret,
+      spiI: this.spiI,
+      spiR: this.spiR,
+      lengths: { encKey: suite.encr.keyBytes, integKey: suite.integ?.keyBytes ?? 0 },
+    });
+    this.initResponse = Uint8Array.from(raw);
+    this.requests.complete();
+    this.log.info(`IKE_SA_INIT done: ${suite.text}, SPIs ${hex(this.spiI)}_i ${hex(this.spiR)}_r`);
+    if (this.log.enabled('trace')) {
+      const k = this.keys_;
+      this.log.trace(`IKE SA keys SPIi=${hex(this.spiI)} SPIr=${hex(this.spiR)} SK_ei=${hex(k.skEi)} SK_er=${hex(k.skEr)} SK_ai=${hex(k.skAi)} SK_ar=${hex(k.skAr)}`);
+    }
+    this.state_ = 'auth';
+    this.out.push({ type: 'float' });
+    this.sendAuth(now);
+  }
+
+  // ------------------------------------------------------------------ IKE_AUTH
+
+  private sendAuth(now: number): void {
+    const c = this.c;
+    const k = this.keys_!;
+    const prfHash = this.suite_!.prf.hash;
+    this.espSpi = this.randomSpi();
+    this.sentEsp = espSaProposals(c.esp, this.espSpi);
+    const idi = buildId(c.localId);
+    const auth = pskAuth({ prf: prfHash, psk: c.psk, signedOctets: signedOctets({ message: this.initRequest!, nonce: this.nonceR, prf: prfHash, skP: k.skPi, idPayloadBody: idi }) });
+    const inner: IkePayload[] = [
+      payload(PayloadType.IDi, idi),
+      notify(NotifyType.INITIAL_CONTACT),
+      ...(c.remoteId ? [payload(PayloadType.IDr, buildId(c.remoteId))] : []),
+      payload(PayloadType.AUTH, buildAuth({ method: AuthMethod.SHARED_KEY_MIC, data: auth })),
+      cpRequest(c.vip),
+      payload(PayloadType.SA, buildSa(this.sentEsp)),
+      payload(PayloadType.TSi, buildTs(c.tsi)),
+      payload(PayloadType.TSr, buildTs(c.tsr)),
+    ];
+    this.sendRequest(IkeExchange.IKE_AUTH, inner, now);
+  }
+
+  private sendRequest(exchange: number, inner: IkePayload[], now: number, what?: string): void {
+    const header: IkeHeaderFields = { spiI: this.spiI, spiR: this.spiR, exchange, flags: IkeFlags.INITIATOR, messageId: this.requests.nextMessageId };
+    const m = this.seal(header, inner);
+    this.log.debug(`sending ${describeMessage(header, inner)}`);
+    this.requests.start(exchange, m, now, what);
+    this.out.push({ type: 'send', message: m });
+  }
+
+  private seal(header: IkeHeaderFields, inner: IkePayload[]): Uint8Array {
+    const k = this.keys_!;
+    return sealMessage(header, inner, this.sk!, { encKey: k.skEi, integKey: k.skAi }, { random: this.random });
+  }
+
+  private open(raw: Uint8Array, msg: IkeMessage): IkePayload[] | null {
+    const k = this.keys_!;
+    return openMessage(raw, msg, this.sk!, { encKey: k.skEr, integKey: k.skAr });
+  }
+
+  private onEncryptedResponse(raw: Uint8Array, msg: IkeMessage, now: number): void {
+    if (!this.keys_ || !Buffer.from(msg.header.spiR).equals(Buffer.from(this.spiR))) return;
+    const inner = this.open(raw, msg);
+    if (!inner) {
+      this.log.debug(`${describeMessage(msg.header, msg.payloads)} does not verify: dropped`);
+      return;
+    }
+    this.log.debug(`received ${describeMessage(msg.header, inner)}`);
+    this.requests.complete();
+    if (this.state_ === 'auth' && msg.header.exchange === IkeExchange.IKE_AUTH) this.onAuthResponse(inner, now);
+    else if (this.state_ === 'deleting') this.end('user');
+  }
+
+  private onAuthResponse(p: IkePayload[], now: number): void {
+    const c = this.c;
+    const errs = errorNotifies(p);
+    const ctx = { offered: describeOffers(c.esp), ts: `TSi ${selectorsText(c.tsi)}, TSr ${selectorsText(c.tsr)}`, localId: identityText(c.localId) };
+    const authFailed = errs.find((n) => n.type === NotifyType.AUTHENTICATION_FAILED);
+    const authP = firstOfType(p, PayloadType.AUTH);
+    if (authFailed || !authP) {
+      const f = errs.length > 0 ? notifyFailure(authFailed ?? errs[0]!, IkeExchange.IKE_AUTH, ctx) : { reason: 'protocol-error' as const, error: new VpnError('PROTOCOL', 'the gateway answered IKE_AUTH without an AUTH payload') };
+      this.end(f.reason, f.error);
+      return;
+    }
+    const remoteId = this.verifyResponderAuth(p, authP);
+    if (remoteId === undefined) return;
+    // The IKE SA is up on both sides from here on: a failed CHILD_SA still needs a DELETE.
+    if (errs.length > 0) {
+      const f = notifyFailure(errs[0]!, IkeExchange.IKE_AUTH, ctx);
+      this.deleteAndEnd(now, f.reason, f.error);
+      return;
+    }
+    let established: Established;
+    try {
+      established = this.childFrom(p, remoteId);
+    } catch (e) {
+      this.deleteAndEnd(now, 'protocol-error', e instanceof VpnError ? e : new VpnError('PROTOCOL', (e as Error).message));
+      return;
+    }
+    this.established_ = established;
+    this.state_ = 'established';
+    this.out.push({ type: 'established', sa: established });
+  }
+
+  /** Checks IDr and the responder's AUTH; returns IDr as text, or undefined after ending with AUTH_FAILED. */
+  private verifyResponderAuth(p: IkePayload[], authP: IkePayload): string | undefined {
+    const c = this.c;
+    const idrP = firstOfType(p, PayloadType.IDr);
+    if (!idrP) {
+      this.end('protocol-error', new VpnError('PROTOCOL', 'the gateway answered IKE_AUTH without an IDr payload'));
+      return undefined;
+    }
+    const idr = parseId(idrP.body);
+    const idText = identityText(idr);
+    if (c.remoteId && !sameIdentity(idr, c.remoteId)) {
+      this.end('auth-failed', new VpnError('AUTH_FAILED', `the gateway identified itself as '${idText}', but remote id '${identityText(c.remoteId)}' is configured`));
+      return undefined;
+    }
+    const auth = parseAuth(authP.body);
+    if (auth.method !== AuthMethod.SHARED_KEY_MIC) {
+      this.end('auth-failed', new VpnError('AUTH_FAILED', `the gateway authenticated with ${authMethodName(auth.method)}, but remote auth = psk is configured`));
+      return undefined;
+    }
+    const prfHash = this.suite_!.prf.hash;
+    const expected = pskAuth({ prf: prfHash, psk: c.psk, signedOctets: signedOctets({ message: this.initResponse!, nonce: this.nonceI, prf: prfHash, skP: this.keys_!.skPr, idPayloadBody: idrP.body }) });
+    if (auth.data.length !== expected.length || !timingSafeEqual(Buffer.from(auth.data), expected)) {
+      this.end('auth-failed', new VpnError('AUTH_FAILED', `the gateway '${idText}' did not prove knowledge of our pre-shared key (its AUTH payload does not verify)`));
+      return undefined;
+    }
+    return idText;
+  }
+
+  private childFrom(p: IkePayload[], remoteId: string): Established {
+    const saP = firstOfType(p, PayloadType.SA);
+    const tsiP = firstOfType(p, PayloadType.TSi);
+    const tsrP = firstOfType(p, PayloadType.TSr);
+    if (!saP || !tsiP || !tsrP) throw new VpnError('PROTOCOL', `the gateway's IKE_AUTH response lacks ${[!saP && 'SA', !tsiP && 'TSi', !tsrP && 'TSr'].filter(Boolean).join(', ')} (no CHILD_SA)`);
+    const chosen = chooseEspSuite(this.sentEsp, this.c.esp, parseSa(saP.body));
+    const cp = readCpReply(p);
+    if (!cp.vip) throw new VpnError('PROTOCOL', 'the gateway assigned no virtual IP (no INTERNAL_IP4_ADDRESS in its CFG_REPLY); configure a pool for this connection on the gateway');
+    const tsi = parseTs(tsiP.body).map(copyTs);
+    const tsr = parseTs(tsrP.body).map(copyTs);
+    if (tsr.length === 0) throw new VpnError('TS_UNACCEPTABLE', 'the gateway narrowed TSr to nothing');
+    const s = chosen.suite;
+    const keys = deriveChildKeys({ prf: this.suite_!.prf.hash, skD: this.keys_!.skD, nonceI: this.nonceI, nonceR: this.nonceR, encKeyLen: s.encKeyBytes + s.saltBytes, integKeyLen: s.integKeyBytes });
+    this.log.info(`IKE_AUTH done: gateway '${remoteId}', virtual IP ${cp.vip}, ESP ${s.name}${chosen.esn ? '-esn' : ''} SPIs ${chosen.spi.toString(16).padStart(8, '0')}_o ${this.espSpi.toString(16).padStart(8, '0')}_i, TSi ${selectorsText(tsi)}, TSr ${selectorsText(tsr)}`);
+    return { spiI: hex(this.spiI), spiR: hex(this.spiR), suite: this.suite_!, remoteId, cp, child: { suite: s, esn: chosen.esn, spiOut: chosen.spi, spiIn: this.espSpi, keys, tsi, tsr } };
+  }
+
+  // ------------------------------------------------------------------ after IKE_AUTH
+
+  private onPeerRequest(raw: Uint8Array, msg: IkeMessage, now: number): void {
+    const h = msg.header;
+    const kind = this.peer.classify(h.messageId);
+    if (kind === 'old') return;
+    const inner = this.open(raw, msg);
+    if (!inner) return;
+    if (kind === 'retransmit') {
+      const again = this.peer.cachedResponse();
+      if (again) this.out.push({ type: 'send', message: again });
+      return;
+    }
+    this.log.debug(`received ${describeMessage(h, inner)}`);
+    let reply: IkePayload[] = [];
+    let ending: { reason: CloseReason; error: VpnError; deleteIke: boolean } | undefined;
+    if (h.exchange === IkeExchange.INFORMATIONAL) {
+      for (const d of inner.filter((x) => x.type === PayloadType.DELETE).map((x) => parseDelete(x.body))) {
+        if (d.protocol === ProtocolId.IKE) ending = { reason: 'server-exit', error: new VpnError('PROTOCOL', 'the gateway deleted the IKE SA'), deleteIke: false };
+        else if (d.protocol === ProtocolId.ESP && this.established_ && d.spis.some((s) => Buffer.from(s).readUInt32BE(0) === this.established_!.child.spiOut)) {
+          reply = [payload(PayloadType.DELETE, buildDelete({ protocol: ProtocolId.ESP, spiSize: 4, spis: [be32(this.established_.child.spiIn)] }))];
+          ending ??= { reason: 'server-exit', error: new VpnError('PROTOCOL', 'the gateway deleted the CHILD_SA'), deleteIke: true };
+        }
+      }
+    } else if (h.exchange === IkeExchange.CREATE_CHILD_SA) {
+      this.log.warn('the gateway wants to rekey (CREATE_CHILD_SA), which is not implemented yet; refusing with NO_ADDITIONAL_SAS');
+      reply = [notify(NotifyType.NO_ADDITIONAL_SAS)];
+    } else {
+      return;
+    }
+    const header: IkeHeaderFields = { spiI: this.spiI, spiR: this.spiR, exchange: h.exchange, flags: IkeFlags.INITIATOR | IkeFlags.RESPONSE, messageId: h.messageId };
+    const m = this.seal(header, reply);
+    this.log.debug(`sending ${describeMessage(header, reply)}`);
+    this.peer.answered(h.messageId, m);
+    this.out.push({ type: 'send', message: m });
+    if (ending) {
+      if (ending.deleteIke) this.deleteAndEnd(now, ending.reason, ending.error);
+      else this.end(ending.reason, ending.error);
+    }
+  }
+
+  /** Tells the gateway the IKE SA is gone (one DELETE, not waited for) and ends. */
+  private deleteAndEnd(now: number, reason: CloseReason, error: VpnError): void {
+    if (!this.requests.busy) this.sendRequest(IkeExchange.INFORMATIONAL, [payload(PayloadType.DELETE, buildDelete({ protocol: ProtocolId.IKE, spiSize: 0, spis: [] }))], now, 'INFORMATIONAL (DELETE)');
+    this.end(reason, error);
+  }
+
+  private end(reason: CloseReason, error?: VpnError): void {
+    if (this.state_ === 'ended') return;
+    this.state_ = 'ended';
+    this.requests.complete();
+    this.out.push(error ? { type: 'ended', reason, error } : { type: 'ended', reason });
+  }
+
+  private flush(): InitiatorEvent[] {
+    const o = this.out;
+    this.out = [];
+    return o;
+  }
+
+  private randomNonZero(n: number): Uint8Array {
+    for (;;) {
+      const b = Uint8Array.from(this.random(n));
+      if (b.some((x) => x !== 0)) return b;
+    }
+  }
+
+  private randomSpi(): number {
+    for (;;) {
+      const b = this.random(4);
+      const v = ((b[0]! << 24) | (b[1]! << 16) | (b[2]! << 8) | b[3]!) >>> 0;
+      if (v >= 256) return v;
+    }
+  }
+}
+
+const be32 = (n: number) => Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
+const copyTs = (t: TrafficSelector): TrafficSelector => ({ ...t, startAddress: Uint8Array.from(t.startAddress), endAddress: Uint8Array.from(t.endAddress) });

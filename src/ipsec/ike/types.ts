@@ -1,0 +1,67 @@
+/**
+ * The initiator's interface (ike/initiator.ts): its configuration, the CHILD_SA it hands over, and the events
+ * the session carries out.
+ */
+import type { KeyExchange } from '../../crypto/dh.js';
+import type { EspSuite } from '../../crypto/ipsec-algorithms.js';
+import type { VpnError } from '../../errors.js';
+import type { CloseReason } from '../../session/types.js';
+import type { Logger } from '../../util/log.js';
+import type { IdPayload, TrafficSelector } from '../../wire/ike-payloads.js';
+import type { ChildKeys } from '../ike-keys.js';
+import type { RetransmitPolicy } from './exchange.js';
+import type { CpReply } from './messages.js';
+import type { EspOffer, IkeOffer, IkeSuite } from './proposals.js';
+
+export interface InitiatorConfig {
+  ike: readonly IkeOffer[];
+  esp: readonly EspOffer[];
+  localId: IdPayload;
+  /** The gateway's identity: sent as IDr and required of its IDr; undefined = any. */
+  remoteId?: IdPayload;
+  psk: Uint8Array;
+  /** The gateway's address and the port of our first message, for the NAT_DETECTION_DESTINATION_IP hash. */
+  remoteAddress: string;
+  remotePort: number;
+  tsi: readonly TrafficSelector[];
+  tsr: readonly TrafficSelector[];
+  /** The virtual IP to ask for (undefined or '0.0.0.0': any). */
+  vip?: string;
+  retransmit?: RetransmitPolicy;
+  /** Random bytes (SPIs, nonces, IVs, padding); tests inject their own. */
+  random?: (n: number) => Uint8Array;
+  /** Key exchange factory (tests inject fixed values). */
+  keyExchange?: (group: number) => KeyExchange;
+  logger?: Logger;
+}
+
+/** The CHILD_SA keyed by IKE_AUTH, ready for OutboundSa/InboundSa. */
+export interface EstablishedChild {
+  suite: EspSuite;
+  esn: boolean;
+  /** The gateway's inbound SPI: ours outbound. */
+  spiOut: number;
+  /** Our inbound SPI. */
+  spiIn: number;
+  /** initiator = our outbound keys, responder = our inbound keys. */
+  keys: ChildKeys;
+  tsi: TrafficSelector[];
+  tsr: TrafficSelector[];
+}
+
+export interface Established {
+  spiI: string;
+  spiR: string;
+  suite: IkeSuite;
+  remoteId: string;
+  cp: CpReply;
+  child: EstablishedChild;
+}
+
+export type InitiatorEvent =
+  | { type: 'send'; message: Uint8Array }
+  /** Move to the gateway's port 4500 (non-ESP marker) before sending what follows. */
+  | { type: 'float' }
+  | { type: 'established'; sa: Established }
+  /** The IKE SA is over; nothing more will come from this initiator. */
+  | { type: 'ended'; reason: CloseReason; error?: VpnError };
