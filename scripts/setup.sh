@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-PKGS=(openvpn strongswan-swanctl strongswan-charon libcharon-extra-plugins libstrongswan-extra-plugins
+PKGS=(openvpn strongswan-swanctl strongswan-charon libcharon-extra-plugins libcharon-extauth-plugins libstrongswan-extra-plugins
       iperf3 tshark iproute2 iputils-ping curl openssl procps psmisc ca-certificates
       dnsmasq-base chromium python3-scapy python3-cryptography libstrongswan-standard-plugins)
 

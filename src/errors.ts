@@ -22,6 +22,12 @@ export type ErrorCode =
   | 'TRANSPORT_ERROR'
   // OpenVPN / TLS / session (exit 1)
   | 'TLS_VERIFY'
+  /** IKEv2: the gateway's certificate chain does not lead to a configured CA. */
+  | 'CERT_UNTRUSTED'
+  /** IKEv2: a certificate of the gateway's chain is expired or not yet valid. */
+  | 'CERT_EXPIRED'
+  /** IKEv2: the gateway's certificate does not vouch for its identity (IDr) or the configured remote id. */
+  | 'CERT_IDENTITY'
   | 'TLS_HANDSHAKE'
   | 'HANDSHAKE_TIMEOUT'
   | 'AUTH_FAILED'

@@ -103,7 +103,7 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
       return;
     }
     if (this.state !== 'connecting') return;
-    this.log.info(`IKEv2 to ${r.host}${this.address !== r.host ? ` (${this.address})` : ''}:${this.port}, connection ${p.connection.name}, PSK from secrets.${p.pskName}`);
+    this.log.info(`IKEv2 to ${r.host}${this.address !== r.host ? ` (${this.address})` : ''}:${this.port}, connection ${p.connection.name}, ${p.pskName}`);
     if (!(await this.openTransport(this.port))) return;
     const local = p.localId ?? this.localAddressId();
     const tsi = selectorsFromConfig(p.child.localTs, p.vip);
@@ -118,6 +118,8 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
       localId: local,
       remoteId: p.remoteId,
       psk: p.psk,
+      localAuth: p.localAuth,
+      remoteAuth: p.remoteAuth,
       remoteAddress: this.address,
       remotePort: this.port,
       tsi: tsi.selectors,
@@ -313,7 +315,7 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
       ikeSpiR: sa.spiR,
       proposal: sa.suite.text,
       dhGroup: groupName(sa.suite.dhGroup),
-      auth: 'psk',
+      auth: this.plan.authMethod,
       remoteId: sa.remoteId,
       vip,
       tsi: selectorsText(c.tsi),
@@ -323,7 +325,7 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
       spiIn: hex32(c.spiIn),
       esn: c.esn,
     };
-    const neutral: SessionInfo = { protocol: 'ipsec', server: remote, link, cipher: c.suite.name, security: `IKEv2 PSK, ${sa.suite.text}`, details };
+    const neutral: SessionInfo = { protocol: 'ipsec', server: remote, link, cipher: c.suite.name, security: `IKEv2 ${this.plan.authMethod === 'psk' ? 'PSK' : this.plan.authMethod}, ${sa.suite.text}`, details };
     const info: IkeConnectedInfo = { connection: this.plan.connection.name, vip, spiOut: c.spiOut, spiIn: c.spiIn, suite: c.suite.name, remote, ikeSpiI: sa.spiI, ikeSpiR: sa.spiR, proposal: sa.suite.text };
     this.log.info(`up: ${vip} via ${this.address}:${this.port}, routes ${routes.join(', ') || 'none'}, dns ${sa.cp.dns.join(', ') || 'none'}, mtu ${mtu}`);
     this.markUp(info, link, neutral);

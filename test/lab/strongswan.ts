@@ -4,7 +4,7 @@
  * an explicit plugin list with kdf, its own /run (unshare -m + tmpfs, since charon insists on /run/charon.pid),
  * STRONGSWAN_CONF pointing at our file and a vici socket in the lab directory that swanctl reaches with --uri.
  */
-import { mkdir, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Daemon, LabError, run, tail, waitFor, type RunResult } from './exec.js';
@@ -29,6 +29,18 @@ export interface StrongSwanOptions {
   ikeLogLevel?: number;
   /** Raw swanctl.conf text added inside `connections { }` (one setting per line!). */
   extraConnections?: string;
+  /**
+   * How the connection authenticates (default 'psk'): 'cert' = both sides X.509 (the client's chain must lead
+   * to `clientCa`), 'eap' = server certificate, client EAP-MSCHAPv2 (`eapUsers`). Both need serverCert/serverKey.
+   */
+  auth?: 'psk' | 'cert' | 'eap';
+  /** Absolute paths of the server's certificate and key (PEM), for auth 'cert' and 'eap'. */
+  serverCert?: string;
+  serverKey?: string;
+  /** Absolute path of the CA certificate that client certificates must chain to (auth 'cert'). */
+  clientCa?: string;
+  /** EAP users and passwords (auth 'eap'). */
+  eapUsers?: Record<string, string>;
   /** Start timeout (default 15 s). */
   timeoutMs?: number;
 }
@@ -74,7 +86,9 @@ export class StrongSwanResponder {
   private async writeConfig(): Promise<void> {
     const o = this.options;
     const lvl = o.ikeLogLevel ?? 2;
-    await mkdir(this.dir, { recursive: true });
+    await mkdir(join(this.dir, 'private'), { recursive: true });
+    // swanctl loads private keys from private/ beside the --file (secrets.private… only hold their passphrases).
+    if (o.serverKey) await copyFile(o.serverKey, join(this.dir, 'private', 'server.key'));
     await writeFile(
       this.confFile,
       `charon {
@@ -122,14 +136,7 @@ export class StrongSwanResponder {
     encap = ${o.encap === false ? 'no' : 'yes'}
     pools = labpool
     dpd_delay = 30s
-    local {
-      auth = psk
-      id = ${this.localId}
-    }
-    remote {
-      auth = psk
-      id = ${this.remoteId}
-    }
+${this.authBlocks()}
     children {
       net {
         local_ts = ${this.addr.webIpsecNet}
@@ -152,9 +159,31 @@ secrets {
     id-2 = ${this.remoteId}
     secret = "${this.psk.replaceAll('"', '\\"')}"
   }
+${this.extraSecrets()}
 }
 `,
     );
+  }
+
+  private authBlocks(): string {
+    const o = this.options;
+    const mode = o.auth ?? 'psk';
+    if (mode === 'psk') return `    local {\n      auth = psk\n      id = ${this.localId}\n    }\n    remote {\n      auth = psk\n      id = ${this.remoteId}\n    }`;
+    if (!o.serverCert || !o.serverKey) throw new LabError(`strongSwan auth = ${mode} needs serverCert and serverKey`);
+    const local = `    local {\n      auth = pubkey\n      certs = ${o.serverCert}\n      id = ${this.localId}\n    }`;
+    if (mode === 'cert') {
+      if (!o.clientCa) throw new LabError('strongSwan auth = cert needs clientCa');
+      return `${local}\n    remote {\n      auth = pubkey\n      cacerts = ${o.clientCa}\n      id = ${this.remoteId}\n    }`;
+    }
+    return `${local}\n    send_certreq = no\n    remote {\n      auth = eap-mschapv2\n      eap_id = %any\n    }`;
+  }
+
+  private extraSecrets(): string {
+    const o = this.options;
+    const out: string[] = [];
+    let i = 0;
+    for (const [user, pw] of Object.entries(o.eapUsers ?? {})) out.push(`  eap-u${++i} {\n    id = ${user}\n    secret = "${pw.replaceAll('"', '\\"')}"\n  }`);
+    return out.join('\n');
   }
 
   /** Starts charon, waits for its vici socket, loads the config. */
@@ -191,6 +220,7 @@ secrets {
     if (!r.stdout.includes(`loaded connection '${this.connName}'`)) {
       throw new LabError(`swanctl --load-all did not load ${this.connName}:\n${r.stdout}${r.stderr}`);
     }
+    if (this.options.serverKey && !/loaded \w+ key from/.test(r.stdout)) throw new LabError(`swanctl --load-all did not load the server's private key:\n${r.stdout}${r.stderr}`);
     return this;
   }
 

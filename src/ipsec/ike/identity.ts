@@ -4,7 +4,7 @@
  * Identities (strongSwan's identification_create_from_string): `%any` = none; a type prefix (`fqdn:`,
  * `email:`/`rfc822:`/`userfqdn:`, `keyid:`, `ipv4:`, `ipv6:`); `@#hex` = KEY_ID; `@name` = FQDN `name`; an IP
  * literal = ID_IPV4_ADDR / ID_IPV6_ADDR; anything with `@` = RFC822 address; anything else = FQDN (even
- * `alice`). Distinguished names (anything with `=`) need certificates and come later.
+ * `alice`). Anything with `=` is a distinguished name (ID_DER_ASN1_DN).
  *
  * PSK lookup (strongSwan's shared-key matching): a secret whose ids are listed matches when one of them is
  * our id or the peer's; a secret without ids matches anything; the best match wins (both ids over one, an
@@ -70,9 +70,7 @@ export function parseIdentity(s: string, where?: string): IdPayload | undefined 
         break;
     }
   }
-  if (id.includes('=')) {
-    throw new VpnError('PROFILE_UNSUPPORTED', `${where ? `${where}: ` : ''}identity '${id}' is a distinguished name; DN identities come with certificate authentication, which is not supported yet (use an FQDN, email or IP identity with a PSK)`);
-  }
+  if (id.includes('=')) return { type: IdType.DER_ASN1_DN, data: dnFromText(id, where) };
   if (id.startsWith('@#')) return { type: IdType.KEY_ID, data: hexId(id.slice(2), id, where) };
   if (id.startsWith('@')) return { type: IdType.FQDN, data: text(id.slice(1)) };
   if (isIPv4(id)) return { type: IdType.IPV4_ADDR, data: ipv4Bytes(id) };
@@ -98,13 +96,95 @@ export function identityText(id: IdPayload): string {
       return d.length === 4 ? [...d].join('.') : `ipv4:0x${d.toString('hex')}`;
     case IdType.KEY_ID:
       return `@#${d.toString('hex')}`;
+    case IdType.DER_ASN1_DN:
+      try {
+        return dnToText(d);
+      } catch {
+        return `dn:0x${d.toString('hex')}`;
+      }
     default:
       return `${idTypeName(id.type).toLowerCase()}:0x${d.toString('hex')}`;
   }
 }
 
 export function sameIdentity(a: IdPayload, b: IdPayload): boolean {
+  if (a.type === IdType.DER_ASN1_DN && b.type === IdType.DER_ASN1_DN) {
+    try {
+      return dnToText(a.data).toLowerCase() === dnToText(b.data).toLowerCase();
+    } catch {
+      // compare the bytes
+    }
+  }
   return a.type === b.type && Buffer.from(a.data).equals(Buffer.from(b.data));
+}
+
+// ---------------------------------------------------------------- distinguished names
+
+const DN_OIDS: [string, string][] = [
+  ['C', '550406'],
+  ['ST', '550408'],
+  ['L', '550407'],
+  ['O', '55040a'],
+  ['OU', '55040b'],
+  ['CN', '550403'],
+  ['SN', '550405'],
+  ['E', '2a864886f70d010901'],
+];
+const DN_ALIASES: Record<string, string> = { EMAILADDRESS: 'E', SERIALNUMBER: 'SN', S: 'ST' };
+
+function derLen(n: number): number[] {
+  return n < 0x80 ? [n] : n < 0x100 ? [0x81, n] : [0x82, n >> 8, n & 0xff];
+}
+const derTlv = (tag: number, body: Uint8Array) => Buffer.concat([Buffer.from([tag, ...derLen(body.length)]), body]);
+
+/** 'C=CH, O=lab, CN=server' (or '/'-separated) as the DER of an X.501 Name (ID_DER_ASN1_DN). */
+export function dnFromText(dn: string, where?: string): Uint8Array {
+  const rdns: Buffer[] = [];
+  for (const part of dn.split(/,|\/(?=\s*[A-Za-z]+\s*=)/).map((x) => x.trim()).filter(Boolean)) {
+    const i = part.indexOf('=');
+    const key0 = part.slice(0, i).trim().toUpperCase();
+    const key = DN_ALIASES[key0] ?? key0;
+    const oid = DN_OIDS.find(([k]) => k === key)?.[1];
+    if (i < 1 || !oid) throw new VpnError('PROFILE_SYNTAX', `${where ? `${where}: ` : ''}identity '${dn}': unknown attribute '${part.slice(0, Math.max(i, 0))}' in a distinguished name (C, ST, L, O, OU, CN, SN, E)`);
+    const value = Buffer.from(part.slice(i + 1).trim(), 'utf8');
+    const tag = key === 'C' ? 0x13 : key === 'E' ? 0x16 : 0x0c;
+    rdns.push(derTlv(0x31, derTlv(0x30, Buffer.concat([derTlv(0x06, Buffer.from(oid, 'hex')), derTlv(tag, value)]))));
+  }
+  return new Uint8Array(derTlv(0x30, Buffer.concat(rdns)));
+}
+
+/** The DER of a Name as text ('C=CH, O=lab, CN=server'). */
+export function dnToText(der: Uint8Array): string {
+  const b = Buffer.from(der);
+  const read = (o: number) => {
+    let l = b[o + 1]!;
+    let c = o + 2;
+    if (l & 0x80) {
+      const n = l & 0x7f;
+      l = 0;
+      for (let k = 0; k < n; k++) l = l * 256 + b[c + k]!;
+      c += n;
+    }
+    if (c + l > b.length) throw new VpnError('WIRE', 'truncated DN');
+    return { tag: b[o]!, c, end: c + l };
+  };
+  const seq = read(0);
+  if (seq.tag !== 0x30) throw new VpnError('WIRE', 'a DN is not a SEQUENCE');
+  const out: string[] = [];
+  for (let o = seq.c; o < seq.end; ) {
+    const set = read(o);
+    for (let q = set.c; q < set.end; ) {
+      const atv = read(q);
+      const oid = read(atv.c);
+      const val = read(oid.end);
+      const hexOid = b.subarray(oid.c, oid.end).toString('hex');
+      const name = DN_OIDS.find(([, h]) => h === hexOid)?.[0] ?? hexOid;
+      out.push(`${name}=${b.subarray(val.c, val.end).toString('utf8')}`);
+      q = atv.end;
+    }
+    o = set.end;
+  }
+  return out.join(', ');
 }
 
 const MATCH_PERFECT = 20;

@@ -1,5 +1,5 @@
 /**
- * The IKEv2 initiator with a pre-shared key (RFC 7296), sans-I/O: the session hands it datagrams (IKE messages
+ * The IKEv2 initiator with a pre-shared key, certificates or EAP-MSCHAPv2 (RFC 7296, RFC 7427), sans-I/O: the session hands it datagrams (IKE messages
  * without the non-ESP marker) and timer ticks on its clock, and carries out the events it returns: messages
  * to send, the move to the NAT-T port, the established CHILD_SA, the end of the IKE SA.
  *
@@ -7,8 +7,15 @@
  *                <- SA KE Nr …     | N(COOKIE): again with the cookie first | N(INVALID_KE_PAYLOAD): again
  *                                    with the group asked for | an error notify: fail
  *   (then every message goes to port 4500 behind the non-ESP marker)
- *   IKE_AUTH     -> SK{ IDi N(INITIAL_CONTACT) [IDr] AUTH CP(CFG_REQUEST) SA TSi TSr }
- *                <- SK{ IDr AUTH CP(CFG_REPLY) SA TSi TSr }
+ *   IKE_AUTH     -> SK{ IDi [CERT+] N(INITIAL_CONTACT) [CERTREQ] [IDr] [AUTH] CP(CFG_REQUEST) SA TSi TSr }
+ *                <- SK{ IDr [CERT+] AUTH [EAP] CP(CFG_REPLY) SA TSi TSr }
+ *   with EAP (no AUTH in the first request): -> SK{ EAP } <- SK{ EAP } … until EAP-Success, then
+ *                -> SK{ AUTH(MSK) }  <- SK{ AUTH(MSK) CP SA TSi TSr }   (RFC 7296 §2.16)
+ *
+ * Our AUTH: a PSK MIC, a signature with our certificate's key (certs.ts; RFC 7427 when the gateway sent
+ * SIGNATURE_HASH_ALGORITHMS), or none before EAP-MSCHAPv2 (eap-client.ts). The gateway's AUTH: a PSK MIC, or a
+ * signature checked against its certificate, whose chain is verified to a configured CA and which must vouch
+ * for IDr.
  *
  * The NAT_DETECTION_SOURCE_IP hash is made of a source that cannot be ours (0.0.0.0:0), so the responder
  * always sees a NAT and encapsulates ESP in UDP, which is the only ESP a userspace client can speak (ipsec.md
@@ -21,9 +28,11 @@ import { createKeyExchange as defaultKeyExchange, groupName, type KeyExchange } 
 import { VpnError } from '../../errors.js';
 import type { CloseReason } from '../../session/types.js';
 import { silentLogger, type Logger } from '../../util/log.js';
-import { AuthMethod, IkeExchange, IkeFlags, NotifyType, PayloadType, ProtocolId, authMethodName } from '../../wire/ike-constants.js';
+import { AuthMethod, CertEncoding, HashAlgorithm, IkeExchange, IkeFlags, NotifyType, PayloadType, ProtocolId, authMethodName } from '../../wire/ike-constants.js';
 import { buildIkeMessage, isFromInitiator, isResponse, parseIkeMessage, type IkeHeaderFields, type IkeMessage, type IkePayload } from '../../wire/ike.js';
-import { buildAuth, buildDelete, buildId, buildKe, buildNonce, buildSa, buildTs, parseAuth, parseDelete, parseId, parseKe, parseNonce, parseSa, parseTs, type Proposal, type TrafficSelector } from '../../wire/ike-payloads.js';
+import { buildAuth, buildCert, buildCertreq, buildDelete, buildEap, buildId, buildKe, buildNonce, buildSa, buildTs, parseAuth, parseCert, parseDelete, parseEap, parseHashAlgorithms, parseId, parseKe, parseNonce, parseSa, parseTs, type Proposal, type TrafficSelector } from '../../wire/ike-payloads.js';
+import { caKeyHash, certMatchesId, oneLine, parseCertificate, signAuth, verifyAuthSignature, verifyChain } from './certs.js';
+import { EapMschapv2Client } from './eap-client.js';
 import { deriveChildKeys, deriveIkeKeys, natDetectionHash, pskAuth, signedOctets, type IkeKeys } from '../ike-keys.js';
 import { DEFAULT_RETRANSMIT, PeerRequests, Requests } from './exchange.js';
 import { addressBytes, identityText, sameIdentity, selectorsText } from './identity.js';
@@ -65,6 +74,15 @@ export class IkeInitiator {
   private espSpi = 0;
   private sentEsp: Proposal[] = [];
   private established_: Established | undefined;
+  /** The gateway's SIGNATURE_HASH_ALGORITHMS (RFC 7427), undefined when it sent none. */
+  private peerHashes: number[] | undefined;
+  private eap: EapMschapv2Client | undefined;
+  /** The IDi body we sent, and the gateway's IDr body (for the MSK-based AUTH of EAP). */
+  private idiBody: Uint8Array | undefined;
+  private idrBody: Uint8Array | undefined;
+  private remoteIdText: string | undefined;
+  private msk: Uint8Array | undefined;
+  private authRound: 'first' | 'eap' | 'final' = 'first';
   private out: InitiatorEvent[] = [];
 
   constructor(config: InitiatorConfig) {
@@ -182,6 +200,7 @@ export class IkeInitiator {
       payload(PayloadType.NONCE, buildNonce(this.nonceI)),
       notify(NotifyType.NAT_DETECTION_SOURCE_IP, fakeSrc),
       notify(NotifyType.NAT_DETECTION_DESTINATION_IP, dst),
+      ...(this.usesCerts() ? [notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, Uint8Array.of(0, HashAlgorithm.SHA2_256, 0, HashAlgorithm.SHA2_384, 0, HashAlgorithm.SHA2_512))] : []),
     ];
     const header: IkeHeaderFields = { spiI: this.spiI, spiR: ZERO_SPI, exchange: IkeExchange.IKE_SA_INIT, flags: IkeFlags.INITIATOR, messageId: 0 };
     const m = buildIkeMessage({ header, payloads });
@@ -249,6 +268,8 @@ export class IkeInitiator {
       lengths: { encKey: suite.encr.keyBytes, integKey: suite.integ?.keyBytes ?? 0 },
     });
     this.initResponse = Uint8Array.from(raw);
+    const sha = findNotify(p, NotifyType.SIGNATURE_HASH_ALGORITHMS);
+    if (sha) this.peerHashes = parseHashAlgorithms(sha.data);
     this.requests.complete();
     this.log.info(`IKE_SA_INIT done: ${suite.text}, SPIs ${hex(this.spiI)}_i ${hex(this.spiR)}_r`);
     if (this.log.enabled('trace')) {
@@ -262,19 +283,45 @@ export class IkeInitiator {
 
   // ------------------------------------------------------------------ IKE_AUTH
 
+  private usesCerts(): boolean {
+    return this.c.remoteAuth?.kind === 'pubkey' || this.c.localAuth?.kind === 'pubkey';
+  }
+
+  private psk(): Uint8Array {
+    if (!this.c.psk) throw new VpnError('INTERNAL', 'PSK authentication without a pre-shared key');
+    return this.c.psk;
+  }
+
   private sendAuth(now: number): void {
     const c = this.c;
     const k = this.keys_!;
     const prfHash = this.suite_!.prf.hash;
+    const local = c.localAuth ?? { kind: 'psk' as const };
     this.espSpi = this.randomSpi();
     this.sentEsp = espSaProposals(c.esp, this.espSpi);
     const idi = buildId(c.localId);
-    const auth = pskAuth({ prf: prfHash, psk: c.psk, signedOctets: signedOctets({ message: this.initRequest!, nonce: this.nonceR, prf: prfHash, skP: k.skPi, idPayloadBody: idi }) });
+    this.idiBody = idi;
+    const octets = signedOctets({ message: this.initRequest!, nonce: this.nonceR, prf: prfHash, skP: k.skPi, idPayloadBody: idi });
+    const authPayloads: IkePayload[] = [];
+    if (local.kind === 'psk') {
+      authPayloads.push(payload(PayloadType.AUTH, buildAuth({ method: AuthMethod.SHARED_KEY_MIC, data: pskAuth({ prf: prfHash, psk: this.psk(), signedOctets: octets }) })));
+    } else if (local.kind === 'pubkey') {
+      const a = signAuth(local.key, octets, this.peerHashes);
+      authPayloads.push(payload(PayloadType.AUTH, buildAuth(a)));
+    } else {
+      // No AUTH: the gateway starts EAP (RFC 7296 §2.16).
+      this.eap = new EapMschapv2Client({ identity: local.identity, password: local.password, random: this.random });
+    }
+    const certs = local.kind === 'pubkey' ? local.certs.map((d) => payload(PayloadType.CERT, buildCert({ encoding: CertEncoding.X509_SIGNATURE, data: d }))) : [];
+    const certreq =
+      c.remoteAuth?.kind === 'pubkey' ? [payload(PayloadType.CERTREQ, buildCertreq({ encoding: CertEncoding.X509_SIGNATURE, data: Buffer.concat(c.remoteAuth.cas.map(caKeyHash)) }))] : [];
     const inner: IkePayload[] = [
       payload(PayloadType.IDi, idi),
+      ...certs,
       notify(NotifyType.INITIAL_CONTACT),
+      ...certreq,
       ...(c.remoteId ? [payload(PayloadType.IDr, buildId(c.remoteId))] : []),
-      payload(PayloadType.AUTH, buildAuth({ method: AuthMethod.SHARED_KEY_MIC, data: auth })),
+      ...authPayloads,
       cpRequest(c.vip),
       payload(PayloadType.SA, buildSa(this.sentEsp)),
       payload(PayloadType.TSi, buildTs(c.tsi)),
@@ -320,6 +367,11 @@ export class IkeInitiator {
     const ctx = { offered: describeOffers(c.esp), ts: `TSi ${selectorsText(c.tsi)}, TSr ${selectorsText(c.tsr)}`, localId: identityText(c.localId) };
     const authFailed = errs.find((n) => n.type === NotifyType.AUTHENTICATION_FAILED);
     const authP = firstOfType(p, PayloadType.AUTH);
+    const eapP = firstOfType(p, PayloadType.EAP);
+    if (this.eap && !authFailed && this.authRound !== 'first' && !(this.authRound === 'final' && authP)) {
+      this.onEapRound(p, eapP, errs, ctx, now);
+      return;
+    }
     if (authFailed || !authP) {
       const f = errs.length > 0 ? notifyFailure(authFailed ?? errs[0]!, IkeExchange.IKE_AUTH, ctx) : { reason: 'protocol-error' as const, error: new VpnError('PROTOCOL', 'the gateway answered IKE_AUTH without an AUTH payload') };
       this.end(f.reason, f.error);
@@ -327,6 +379,11 @@ export class IkeInitiator {
     }
     const remoteId = this.verifyResponderAuth(p, authP);
     if (remoteId === undefined) return;
+    if (this.eap && this.authRound === 'first') {
+      this.authRound = 'eap';
+      this.onEapRound(p, eapP, errs, ctx, now);
+      return;
+    }
     // The IKE SA is up on both sides from here on: a failed CHILD_SA still needs a DELETE.
     if (errs.length > 0) {
       const f = notifyFailure(errs[0]!, IkeExchange.IKE_AUTH, ctx);
@@ -348,6 +405,17 @@ export class IkeInitiator {
   /** Checks IDr and the responder's AUTH; returns IDr as text, or undefined after ending with AUTH_FAILED. */
   private verifyResponderAuth(p: IkePayload[], authP: IkePayload): string | undefined {
     const c = this.c;
+    const prfHash = this.suite_!.prf.hash;
+    const auth = parseAuth(authP.body);
+    if (this.authRound === 'final') {
+      // After EAP: both AUTHs are MACs with the MSK over the first messages' signed octets (RFC 7296 §2.16).
+      const expected = pskAuth({ prf: prfHash, psk: this.msk!, signedOctets: signedOctets({ message: this.initResponse!, nonce: this.nonceI, prf: prfHash, skP: this.keys_!.skPr, idPayloadBody: this.idrBody! }) });
+      if (auth.method !== AuthMethod.SHARED_KEY_MIC || auth.data.length !== expected.length || !timingSafeEqual(Buffer.from(auth.data), expected)) {
+        this.end('auth-failed', new VpnError('AUTH_FAILED', `the gateway '${this.remoteIdText}' sent a final AUTH that does not verify with the EAP key (MSK)`));
+        return undefined;
+      }
+      return this.remoteIdText;
+    }
     const idrP = firstOfType(p, PayloadType.IDr);
     if (!idrP) {
       this.end('protocol-error', new VpnError('PROTOCOL', 'the gateway answered IKE_AUTH without an IDr payload'));
@@ -359,18 +427,66 @@ export class IkeInitiator {
       this.end('auth-failed', new VpnError('AUTH_FAILED', `the gateway identified itself as '${idText}', but remote id '${identityText(c.remoteId)}' is configured`));
       return undefined;
     }
-    const auth = parseAuth(authP.body);
+    this.idrBody = Uint8Array.from(idrP.body);
+    this.remoteIdText = idText;
+    const octets = signedOctets({ message: this.initResponse!, nonce: this.nonceI, prf: prfHash, skP: this.keys_!.skPr, idPayloadBody: idrP.body });
+    const remote = c.remoteAuth ?? { kind: 'psk' as const };
+    if (remote.kind === 'pubkey') {
+      try {
+        const sent = p.filter((x) => x.type === PayloadType.CERT).map((x) => parseCert(x.body));
+        const x509 = sent.filter((x) => x.encoding === CertEncoding.X509_SIGNATURE).map((x, i) => parseCertificate(x.data, `the gateway's certificate ${i + 1}`));
+        if (x509.length === 0) throw new VpnError('CERT_UNTRUSTED', `the gateway '${idText}' sent no X.509 certificate${sent.length ? ` (only encodings ${sent.map((x) => x.encoding).join(', ')})` : ''}`);
+        const { endEntity } = verifyChain(x509, remote.cas);
+        if (!certMatchesId(endEntity, idr)) {
+          const san = endEntity.subjectAltName ? `subjectAltName ${endEntity.subjectAltName}` : 'no subjectAltName';
+          throw new VpnError('CERT_IDENTITY', `the gateway identified itself as '${idText}', but its certificate '${oneLine(endEntity.subject)}' (${san}) is not for that identity`);
+        }
+        verifyAuthSignature(endEntity, auth.method, auth.data, octets, `the gateway '${idText}'`);
+        this.log.info(`the gateway's certificate '${oneLine(endEntity.subject)}' is valid for '${idText}' and its AUTH (${authMethodName(auth.method)}) verifies`);
+      } catch (e) {
+        this.end('auth-failed', e instanceof VpnError ? e : new VpnError('AUTH_FAILED', (e as Error).message));
+        return undefined;
+      }
+      return idText;
+    }
     if (auth.method !== AuthMethod.SHARED_KEY_MIC) {
       this.end('auth-failed', new VpnError('AUTH_FAILED', `the gateway authenticated with ${authMethodName(auth.method)}, but remote auth = psk is configured`));
       return undefined;
     }
-    const prfHash = this.suite_!.prf.hash;
-    const expected = pskAuth({ prf: prfHash, psk: c.psk, signedOctets: signedOctets({ message: this.initResponse!, nonce: this.nonceI, prf: prfHash, skP: this.keys_!.skPr, idPayloadBody: idrP.body }) });
+    const expected = pskAuth({ prf: prfHash, psk: this.psk(), signedOctets: octets });
     if (auth.data.length !== expected.length || !timingSafeEqual(Buffer.from(auth.data), expected)) {
       this.end('auth-failed', new VpnError('AUTH_FAILED', `the gateway '${idText}' did not prove knowledge of our pre-shared key (its AUTH payload does not verify)`));
       return undefined;
     }
     return idText;
+  }
+
+  /** An IKE_AUTH response during EAP: the next EAP response, or after EAP-Success the AUTH from the MSK. */
+  private onEapRound(p: IkePayload[], eapP: IkePayload | undefined, errs: ReturnType<typeof errorNotifies>, ctx: { offered: string; ts: string; localId: string }, now: number): void {
+    if (!eapP) {
+      const f = errs.length > 0 ? notifyFailure(errs[0]!, IkeExchange.IKE_AUTH, ctx) : { reason: 'protocol-error' as const, error: new VpnError('PROTOCOL', 'the gateway answered IKE_AUTH without an EAP payload during EAP authentication') };
+      this.end(f.reason, f.error);
+      return;
+    }
+    let step;
+    try {
+      step = this.eap!.step(parseEap(eapP.body));
+    } catch (e) {
+      const err = e instanceof VpnError ? e : new VpnError('PROTOCOL', (e as Error).message);
+      this.end(err.code === 'AUTH_FAILED' ? 'auth-failed' : 'protocol-error', err);
+      return;
+    }
+    if (step.type === 'respond') {
+      this.sendRequest(IkeExchange.IKE_AUTH, [payload(PayloadType.EAP, buildEap(step.eap))], now, 'IKE_AUTH (EAP)');
+      return;
+    }
+    this.msk = step.msk;
+    this.authRound = 'final';
+    const prfHash = this.suite_!.prf.hash;
+    const octets = signedOctets({ message: this.initRequest!, nonce: this.nonceR, prf: prfHash, skP: this.keys_!.skPi, idPayloadBody: this.idiBody! });
+    const auth = pskAuth({ prf: prfHash, psk: this.msk, signedOctets: octets });
+    this.log.info('EAP-MSCHAPv2 succeeded; sending the final IKE_AUTH with the MSK-based AUTH');
+    this.sendRequest(IkeExchange.IKE_AUTH, [payload(PayloadType.AUTH, buildAuth({ method: AuthMethod.SHARED_KEY_MIC, data: auth }))], now, 'IKE_AUTH (AUTH)');
   }
 
   private childFrom(p: IkePayload[], remoteId: string): Established {

@@ -2,6 +2,7 @@
  * The initiator's interface (ike/initiator.ts): its configuration, the CHILD_SA it hands over, and the events
  * the session carries out.
  */
+import type { KeyObject, X509Certificate } from 'node:crypto';
 import type { KeyExchange } from '../../crypto/dh.js';
 import type { EspSuite } from '../../crypto/ipsec-algorithms.js';
 import type { VpnError } from '../../errors.js';
@@ -19,7 +20,12 @@ export interface InitiatorConfig {
   localId: IdPayload;
   /** The gateway's identity: sent as IDr and required of its IDr; undefined = any. */
   remoteId?: IdPayload;
-  psk: Uint8Array;
+  /** The pre-shared key (auth = psk on either side). */
+  psk?: Uint8Array;
+  /** How we authenticate (default: psk). */
+  localAuth?: LocalAuth;
+  /** How the gateway must authenticate (default: psk). */
+  remoteAuth?: RemoteAuth;
   /** The gateway's address and the port of our first message, for the NAT_DETECTION_DESTINATION_IP hash. */
   remoteAddress: string;
   remotePort: number;
@@ -34,6 +40,15 @@ export interface InitiatorConfig {
   keyExchange?: (group: number) => KeyExchange;
   logger?: Logger;
 }
+
+export type LocalAuth =
+  | { kind: 'psk' }
+  /** Our certificate (DER, end-entity first, then intermediates to send) and its private key. */
+  | { kind: 'pubkey'; certs: readonly Uint8Array[]; key: KeyObject }
+  /** EAP-MSCHAPv2 (with EAP-Identity) as `identity`. */
+  | { kind: 'eap'; identity: string; password: string | Uint8Array };
+
+export type RemoteAuth = { kind: 'psk' } | { kind: 'pubkey'; cas: readonly X509Certificate[] };
 
 /** The CHILD_SA keyed by IKE_AUTH, ready for OutboundSa/InboundSa. */
 export interface EstablishedChild {
