@@ -13,7 +13,7 @@ export interface IpsecFlags {
 export const ipsecCli: ProtocolCli<IpsecFlags> = {
   name: 'ipsec',
   configName: 'swanctl.conf',
-  summary: 'IPsec: IKEv2 (PSK) or manual SAs, ESP in UDP, from a swanctl.conf file',
+  summary: 'IPsec: IKEv2 (PSK, certificates, EAP-MSCHAPv2) or manual SAs, ESP in UDP, from swanctl.conf',
   flags: {
     connection: { type: 'string' },
   },
