@@ -272,9 +272,12 @@ export class IkeInitiator {
     if (sha) this.peerHashes = parseHashAlgorithms(sha.data);
     this.requests.complete();
     this.log.info(`IKE_SA_INIT done: ${suite.text}, SPIs ${hex(this.spiI)}_i ${hex(this.spiR)}_r`);
-    if (this.log.enabled('trace')) {
+    if (this.log.enabled('debug')) {
+      // Secret: what Wireshark's ikev2_decryption_table needs to decrypt this IKE SA's messages (debug and trace only).
       const k = this.keys_;
-      this.log.trace(`IKE SA keys SPIi=${hex(this.spiI)} SPIr=${hex(this.spiR)} SK_ei=${hex(k.skEi)} SK_er=${hex(k.skEr)} SK_ai=${hex(k.skAi)} SK_ar=${hex(k.skAr)}`);
+      this.log.debug(
+        `IKE SA keys (secret): SPIi=${hex(this.spiI)} SPIr=${hex(this.spiR)} encr=${suite.encr.name} SK_ei=${hex(k.skEi)} SK_er=${hex(k.skEr)} integ=${suite.integ?.name ?? 'none'} SK_ai=${hex(k.skAi)} SK_ar=${hex(k.skAr)}`,
+      );
     }
     this.state_ = 'auth';
     this.out.push({ type: 'float' });
@@ -364,7 +367,8 @@ export class IkeInitiator {
   private onAuthResponse(p: IkePayload[], now: number): void {
     const c = this.c;
     const errs = errorNotifies(p);
-    const ctx = { offered: describeOffers(c.esp), ts: `TSi ${selectorsText(c.tsi)}, TSr ${selectorsText(c.tsr)}`, localId: identityText(c.localId) };
+    const credential = c.localAuth?.kind === 'pubkey' ? 'certificate or key' : c.localAuth?.kind === 'eap' ? 'EAP user name or password' : 'pre-shared key';
+    const ctx = { offered: describeOffers(c.esp), ts: `TSi ${selectorsText(c.tsi)}, TSr ${selectorsText(c.tsr)}`, localId: identityText(c.localId), remoteId: c.remoteId && identityText(c.remoteId), credential };
     const authFailed = errs.find((n) => n.type === NotifyType.AUTHENTICATION_FAILED);
     const authP = firstOfType(p, PayloadType.AUTH);
     const eapP = firstOfType(p, PayloadType.EAP);

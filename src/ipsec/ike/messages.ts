@@ -117,13 +117,20 @@ export interface NotifyFailure {
  * The VpnError for an error notify of the gateway. `offered` describes our proposals of the exchange, for
  * NO_PROPOSAL_CHOSEN; `ts` our traffic selectors, for TS_UNACCEPTABLE.
  */
-export function notifyFailure(n: NotifyPayload, exchange: number, ctx: { offered: string; ts?: string; localId?: string }): NotifyFailure {
+export function notifyFailure(n: NotifyPayload, exchange: number, ctx: { offered: string; ts?: string; localId?: string; remoteId?: string; credential?: string }): NotifyFailure {
   const name = notifyName(n.type);
   const ex = exchangeName(exchange);
   const fail = (code: ErrorCode, msg: string, reason: CloseReason = 'protocol-error'): NotifyFailure => ({ reason, error: new VpnError(code, msg) });
   switch (n.type) {
     case NotifyType.AUTHENTICATION_FAILED:
-      return fail('AUTH_FAILED', `the gateway refused our authentication (AUTHENTICATION_FAILED): wrong pre-shared key, or it does not accept our identity${ctx.localId ? ` '${ctx.localId}'` : ''}`, 'auth-failed');
+      // The gateway says no more: list what it may have refused (strongSwan answers the same to a wrong key, an
+      // identity it has no connection for, and an IDr it does not own).
+      return fail(
+        'AUTH_FAILED',
+        `the gateway refused our authentication (AUTHENTICATION_FAILED): a wrong ${ctx.credential ?? 'pre-shared key'}, our identity${ctx.localId ? ` '${ctx.localId}'` : ''} unknown to it` +
+          (ctx.remoteId ? `, or no identity '${ctx.remoteId}' on the gateway (remote id, sent as IDr)` : ''),
+        'auth-failed',
+      );
     case NotifyType.NO_PROPOSAL_CHOSEN:
       return fail('NO_SHARED_CIPHER', `the gateway accepted none of our ${exchange === 35 ? 'ESP' : 'IKE'} proposals (NO_PROPOSAL_CHOSEN in ${ex}); we offered ${ctx.offered}`);
     case NotifyType.TS_UNACCEPTABLE:

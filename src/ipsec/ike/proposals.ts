@@ -307,6 +307,9 @@ export function espSaProposals(offers: readonly EspOffer[], spi: number): Propos
   });
 }
 
+/** A group as strongSwan's logs name it: MODP_2048, ECP_256, CURVE_25519. */
+const ssGroupName = (id: number): string => (id === 31 ? 'CURVE_25519' : groupName(id).replace('-', '_'));
+
 /** Our offer as text for error messages: the keywords as configured (after `default` expansion). */
 export function describeOffers(offers: readonly { keyword: string }[]): string {
   return uniq(offers.map((o) => o.keyword), (s) => s).join(', ');
@@ -353,7 +356,7 @@ export function chooseIkeSuite(sent: SentIkeProposals, reply: readonly Proposal[
   }
   const dt = m.get(TransformType.DH)!;
   if (!offer.groups.includes(dt.id) || !isSupportedGroup(dt.id)) throw notOffered(dt);
-  const text = [encr.name, integAlg?.name, prfAlg.name, groupName(dt.id).replace('-', '_')].filter(Boolean).join('/');
+  const text = [encr.name, integAlg?.name, prfAlg.name, ssGroupName(dt.id)].filter(Boolean).join('/');
   return { encr, integ: integAlg, prf: prfAlg, dhGroup: dt.id, text };
 }
 
