@@ -2,8 +2,8 @@
  * Our IKEv2 initiator with certificates and EAP-MSCHAPv2 against a real strongSwan 5.9 responder (charon with
  * kernel-libipsec in the lab's ike namespace, the lab PKI's ECDSA server certificate): a certificate connection
  * with an ECDSA and an RSA client certificate, and an EAP-MSCHAPv2 connection after the server's certificate.
- * Each: `vpnproxy ipsec FILE --ping` gets its replies and curl through the library's HTTP proxy moves 2 MB
- * byte-exact. A wrong EAP password and an untrusted CA each end with exit code 1 and their one-line error.
+ * Each: `vpnproxy ipsec FILE --ping` gets its replies and curl through the library's HTTP proxy moves 10 MB
+ * each way byte-exact. A wrong EAP password and an untrusted CA each end with exit code 1 and their one-line error.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { connect, type Vpn } from '../../src/library.js';
-import { detSha256, run, withLab, type Lab } from '../lab/index.js';
+import { detBytes, detSha256, run, withLab, type Lab } from '../lab/index.js';
 import type { StrongSwanResponder } from '../lab/strongswan.js';
 import { CliProcess } from './cli-helpers.js';
 
@@ -52,13 +52,13 @@ ${o.secrets ?? ''}
 }
 
 let curls = 0;
-async function curl(lab: Lab, args: string[]): Promise<{ status: number; sha256: string; size: number }> {
+async function curl(lab: Lab, args: string[]): Promise<{ status: number; sha256: string; size: number; body: string }> {
   const out = join(lab.dir, `ike-auth-curl-${++curls}.out`);
-  const r = await run('curl', ['-sS', '--max-time', '120', '-o', out, '-w', '%{http_code} %{size_download}', ...args], { timeoutMs: 130_000 });
+  const r = await run('curl', ['-sS', '--max-time', '240', '-o', out, '-w', '%{http_code} %{size_download}', ...args], { timeoutMs: 250_000 });
   const [status, size] = r.stdout.trim().split(' ').map(Number);
   const body = await readFile(out);
   await rm(out, { force: true });
-  return { status: status!, size: size!, sha256: createHash('sha256').update(body).digest('hex') };
+  return { status: status!, size: size!, sha256: createHash('sha256').update(body).digest('hex'), body: body.toString('latin1') };
 }
 
 async function pingAndCurl(lab: Lab, ss: StrongSwanResponder, file: string, auth: string): Promise<void> {
@@ -72,10 +72,20 @@ async function pingAndCurl(lab: Lab, ss: StrongSwanResponder, file: string, auth
     vpn = await connect({ ipsec: { config: file }, timeoutMs: 30_000 });
     assert.equal(vpn.status().details?.auth, auth);
     const http = await vpn.httpProxy({ port: 0 });
-    const down = await curl(lab, ['-x', `http://127.0.0.1:${http.address()!.port}`, `http://${web}/bytes/2000000`]);
+    const hp = `http://127.0.0.1:${http.address()!.port}`;
+    const down = await curl(lab, ['-x', hp, `http://${web}/bytes/10000000`]);
     assert.equal(down.status, 200);
-    assert.equal(down.size, 2_000_000);
-    assert.equal(down.sha256, detSha256(2_000_000), '2 MB down byte-exact');
+    assert.equal(down.size, 10_000_000);
+    assert.equal(down.sha256, detSha256(10_000_000), '10 MB down byte-exact');
+    const up = detBytes(10_000_000, `ike-${auth}-upload`);
+    const upFile = join(lab.dir, `ike-auth-up-${auth}.bin`);
+    await writeFile(upFile, up);
+    const posted = await curl(lab, ['-x', hp, '--data-binary', `@${upFile}`, '-H', 'Content-Type: application/octet-stream', `http://${web}/upload`]);
+    assert.equal(posted.status, 200);
+    const json = JSON.parse(posted.body) as { bytes: number; sha256: string };
+    assert.equal(json.bytes, 10_000_000);
+    assert.equal(json.sha256, createHash('sha256').update(up).digest('hex'), '10 MB up byte-exact');
+    await rm(upFile, { force: true });
   } finally {
     await vpn?.close();
   }
@@ -123,13 +133,13 @@ test(
     const certLocal = (c: { cert: string }) => `      auth = pubkey\n      certs = ${c.cert}`;
     const keySecret = (c: { key: string }) => `  private-client {\n    file = ${c.key}\n  }`;
 
-    await t.test('ECDSA client certificate: ping and 2 MB through the HTTP proxy', async () => {
+    await t.test('ECDSA client certificate: ping and 10 MB each way through the HTTP proxy', async () => {
       const file = await clientConfig(lab, ss, 'cert-ec', certLocal(pki.client.ec), { cacert: pki.ca.ec, secrets: keySecret(pki.client.ec) });
       await pingAndCurl(lab, ss, file, 'pubkey');
       assert.match(ss.log(), /authentication of 'CN=client\.lab' with (ECDSA|RFC7427)[^\n]* successful/);
     });
 
-    await t.test('RSA client certificate: ping and 2 MB through the HTTP proxy', async () => {
+    await t.test('RSA client certificate: ping and 10 MB each way through the HTTP proxy', async () => {
       const file = await clientConfig(lab, ss, 'cert-rsa', certLocal(pki.client.rsa), { cacert: pki.ca.ec, secrets: keySecret(pki.client.rsa) });
       await pingAndCurl(lab, ss, file, 'pubkey');
       assert.match(ss.log(), /authentication of 'CN=client\.lab' with RSA[^\n]* successful/);
@@ -138,7 +148,7 @@ test(
     const eapLocal = `      auth = eap-mschapv2\n      eap_id = ${EAP_USER}`;
     const eapSecret = (pw: string) => `  eap-alice {\n    id = ${EAP_USER}\n    secret = "${pw}"\n  }`;
 
-    await t.test('EAP-MSCHAPv2 after the server certificate: ping and 2 MB through the HTTP proxy', async () => {
+    await t.test('EAP-MSCHAPv2 after the server certificate: ping and 10 MB each way through the HTTP proxy', async () => {
       const file = await clientConfig(lab, ss, 'eap', eapLocal, { cacert: pki.ca.ec, secrets: eapSecret(EAP_PASSWORD) });
       await pingAndCurl(lab, ss, file, 'eap-mschapv2');
       assert.match(ss.log(), /EAP method EAP_MSCHAPV2 succeeded, MSK established/);

@@ -1,24 +1,32 @@
 /**
  * Our IKEv2 initiator (PSK) against a real strongSwan 5.9 responder (charon with kernel-libipsec in the lab's
  * ike namespace, virtual IP pool 10.B.6.0/24, the web host behind it): `vpnproxy ipsec FILE --ping` gets its
- * replies; the library gets a virtual IP from the pool and curl through its HTTP proxy moves 10 MB each way
- * byte-exact; a CBC proposal after an INVALID_KE_PAYLOAD round carries traffic; IKE on port 4500 from the
- * first message works; the gateway's DPD is answered; a wrong PSK, an IKE or ESP proposal mismatch and
- * unacceptable traffic selectors each end with their own error (exit code 1) within seconds; close() deletes
- * the IKE SA on the gateway.
+ * replies, and tshark, given the IKE SA keys of our debug log, decrypts both IKE_AUTH messages; the library
+ * gets a virtual IP from the pool and curl through its HTTP proxy moves 10 MB each way byte-exact, and through
+ * SOCKS5 reaches a name only the pushed DNS knows; a CBC proposal after an INVALID_KE_PAYLOAD round and
+ * ChaCha20-Poly1305 over Curve25519 carry traffic; IKE on port 4500 from the first message works; the gateway's
+ * DPD is answered; a wrong PSK, a wrong remote id, an IKE or ESP proposal mismatch and unacceptable traffic
+ * selectors each end with their own error (exit code 1) within seconds; close() deletes the IKE SA on the
+ * gateway; with an IKE_SA_INIT half-open the gateway demands a COOKIE and we send IKE_SA_INIT again with it.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { createSocket } from 'node:dgram';
 import { connect, type Vpn } from '../../src/library.js';
+import { findConnection, loadIpsecConfig, type IkeConnection } from '../../src/ipsec/config.js';
+import { IkeInitiator } from '../../src/ipsec/ike/initiator.js';
+import { planIke } from '../../src/ipsec/ike/plan.js';
 import { detBytes, detSha256, run, withLab, type Lab } from '../lab/index.js';
+import { tsharkIkeAuth } from '../lab/tshark-esp.js';
+import { IPSEC_WEB_NAME } from '../lab/dns.js';
 import type { StrongSwanResponder } from '../lab/strongswan.js';
 import { CliProcess } from './cli-helpers.js';
 
 /** Our client's swanctl.conf, written from the lab responder's own settings. */
-async function clientConfig(lab: Lab, ss: StrongSwanResponder, name: string, o: { proposals: string; esp: string; psk?: string; remoteTs?: string; remotePort?: number }): Promise<string> {
+async function clientConfig(lab: Lab, ss: StrongSwanResponder, name: string, o: { proposals: string; esp: string; psk?: string; remoteTs?: string; remotePort?: number; remoteId?: string }): Promise<string> {
   const text = `# our client for the lab's ${ss.connName}
 connections {
   lab {
@@ -32,7 +40,7 @@ connections {
     }
     remote {
       auth = psk
-      id = ${ss.localId}
+      id = ${o.remoteId ?? ss.localId}
     }
     children {
       net {
@@ -45,7 +53,7 @@ connections {
 }
 secrets {
   ike-lab {
-    id-1 = ${ss.localId}
+    id-1 = ${o.remoteId ?? ss.localId}
     id-2 = ${ss.remoteId}
     secret = "${o.psk ?? ss.psk}"
   }
@@ -77,17 +85,47 @@ async function waitForLog(ss: StrongSwanResponder, re: RegExp, ms = 5000): Promi
   return re.test(ss.log());
 }
 
+/** Sends one IKE_SA_INIT of the connection in `file` to the gateway's port 500 and waits for its answer, then goes away. */
+async function halfOpenIkeSa(file: string, gateway: string): Promise<void> {
+  const config = await loadIpsecConfig(file);
+  const conn = findConnection(config) as IkeConnection;
+  const plan = planIke(config, conn, []);
+  const ini = new IkeInitiator({ ike: plan.ike, esp: plan.esp, localId: plan.localId!, remoteId: plan.remoteId, psk: plan.psk, remoteAddress: gateway, remotePort: 500, tsi: [], tsr: [], vip: '0.0.0.0' });
+  const first = ini.start(0).find((e) => e.type === 'send');
+  assert.ok(first && first.type === 'send');
+  const sock = createSocket('udp4');
+  try {
+    const answered = new Promise<void>((resolve) => sock.once('message', () => resolve()));
+    sock.send(first.message, 500, gateway);
+    await Promise.race([answered, new Promise((_, reject) => setTimeout(() => reject(new Error('no answer to the half-open IKE_SA_INIT')), 5000))]);
+  } finally {
+    sock.close();
+  }
+}
+
 test(
   'IKEv2 with a pre-shared key against strongSwan 5.9',
   { timeout: 900_000 },
-  withLab({ iperf: false, strongswan: { proposals: 'aes128gcm16-prfsha256-ecp256, aes256-sha256-modp2048', espProposals: 'aes128gcm16, aes256-sha256' } }, async (lab, t) => {
+  withLab(
+    {
+      iperf: false,
+      strongswan: {
+        proposals: 'aes128gcm16-prfsha256-ecp256, aes256-sha256-modp2048, chacha20poly1305-prfsha256-x25519',
+        espProposals: 'aes128gcm16, aes256-sha256, chacha20poly1305',
+        // A COOKIE is demanded while one IKE_SA_INIT is half-open (the last subtest leaves one so).
+        charon: '  cookie_threshold = 1',
+      },
+    },
+    async (lab, t) => {
     const ss = lab.strongswan!;
     const web = lab.web.ipsecHost;
 
     await t.test('aes128gcm16-prfsha256-ecp256 / esp aes128gcm16: vpnproxy ipsec --ping gets every reply', async () => {
       const file = await clientConfig(lab, ss, 'ping-gcm', { proposals: 'aes128gcm16-prfsha256-ecp256', esp: 'aes128gcm16' });
+      const cap = await lab.captureOn('ike', lab.ikeLink, { filter: 'udp port 500 or udp port 4500' });
       const cli = new CliProcess(['ipsec', file, '--ping', web, '--count', '3', '--interval', '0.3', '--log-level', 'debug']);
       const r = await cli.waitExit(40_000);
+      await cap.stop();
       assert.equal(r.code, 0, cli.stderr);
       assert.match(cli.stdout, /3 packets transmitted, 3 received, 0% packet loss/);
       assert.match(cli.stderr, new RegExp(`tunnel up via ${ss.address.replace(/\./g, '\\.')}:4500/udp: address 10\\.\\d+\\.6\\.\\d+, cipher aes128gcm16`));
@@ -99,6 +137,15 @@ test(
       assert.match(log, /authentication of 'client\.lab' with pre-shared key successful/);
       assert.match(log, /selected proposal: ESP:AES_GCM_16_128\/NO_EXT_SEQ/);
       assert.ok(await waitForLog(ss, /deleting IKE_SA lab|received DELETE for IKE_SA/), 'the CLI deleted its IKE SA on exit');
+
+      // Wireshark, given the IKE SA keys of our debug log, decrypts both IKE_AUTH messages.
+      const keys = /IKE SA keys \(secret\): SPIi=(\w+) SPIr=(\w+) encr=(\S+) SK_ei=(\w*) SK_er=(\w*) integ=(\S+) SK_ai=(\w*) SK_ar=(\w*)/.exec(cli.stderr);
+      assert.ok(keys, `the debug log has the IKE SA keys:\n${cli.stderr}`);
+      const auth = await tsharkIkeAuth(cap.file, keys.slice(1));
+      assert.match(auth, /Identification - Initiator[\s\S]*ID_FQDN[\s\S]*client\.lab/, `tshark decrypted our IKE_AUTH request:\n${auth.slice(0, 4000)}`);
+      assert.match(auth, /Configuration[\s\S]*INTERNAL_IP4_ADDRESS/, 'our CFG_REQUEST is readable');
+      assert.match(auth, /Identification - Responder[\s\S]*server\.lab/, "and the gateway's IKE_AUTH response");
+      assert.doesNotMatch(auth, /Decryption failed|Checksum: .*\[incorrect|ICV .*incorrect/i);
     });
 
     await t.test('library: a virtual IP from the pool, curl 10 MB down and 10 MB up byte-exact through the HTTP proxy', async () => {
@@ -113,6 +160,12 @@ test(
         const ipSeen = await curl(lab, ['-x', hp, `http://${web}/ip`]);
         assert.equal(ipSeen.status, 200);
         assert.ok(ipSeen.body.includes(vpn.address!), `the web host saw our virtual IP: ${ipSeen.body}`);
+        // SOCKS5 by name: ipsec.lab.test exists only in the lab DNS that the gateway's CFG_REPLY names.
+        assert.deepEqual([...(vpn.info?.link.dns ?? [])], [lab.addr.webIpsec], 'the DNS server from the CFG_REPLY');
+        const socks = await vpn.socksProxy({ port: 0 });
+        const byName = await curl(lab, ['--socks5-hostname', `127.0.0.1:${socks.address()!.port}`, `http://${IPSEC_WEB_NAME}/ip`]);
+        assert.equal(byName.status, 200, 'SOCKS5 by a name only the tunnel DNS knows');
+        assert.ok(byName.body.includes(vpn.address!), `reached through the tunnel: ${byName.body}`);
         const down = await curl(lab, ['-x', hp, `http://${web}/bytes/10000000`]);
         assert.equal(down.status, 200);
         assert.equal(down.size, 10_000_000);
@@ -163,6 +216,31 @@ test(
       assert.match(log, /selected proposal: ESP:AES_CBC_256\/HMAC_SHA2_256_128\/NO_EXT_SEQ/);
     });
 
+    await t.test('chacha20poly1305-prfsha256-x25519 / esp chacha20poly1305: Curve25519 (group 31) and ChaCha20-Poly1305 both ways', async () => {
+      const file = await clientConfig(lab, ss, 'chacha', { proposals: 'chacha20poly1305-prfsha256-x25519', esp: 'chacha20poly1305' });
+      let vpn: Vpn | undefined;
+      try {
+        vpn = await connect({ ipsec: { config: file }, timeoutMs: 30_000 });
+        assert.equal(vpn.status().details?.proposal, 'CHACHA20_POLY1305/PRF_HMAC_SHA2_256/CURVE_25519');
+        assert.equal(vpn.status().details?.dhGroup, 'Curve25519');
+        assert.equal(vpn.status().cipher, 'chacha20poly1305');
+        const http = await vpn.httpProxy({ port: 0 });
+        const hp = `http://127.0.0.1:${http.address()!.port}`;
+        const down = await curl(lab, ['-x', hp, `http://${web}/bytes/5000000`]);
+        assert.equal(down.sha256, detSha256(5_000_000), '5 MB down byte-exact');
+        const up = detBytes(5_000_000, 'ike-chacha-upload');
+        const upFile = join(lab.dir, 'ike-up-chacha.bin');
+        await writeFile(upFile, up);
+        const posted = await curl(lab, ['-x', hp, '--data-binary', `@${upFile}`, '-H', 'Content-Type: application/octet-stream', `http://${web}/upload`]);
+        assert.equal((JSON.parse(posted.body) as { sha256: string }).sha256, createHash('sha256').update(up).digest('hex'), '5 MB up byte-exact');
+      } finally {
+        await vpn?.close();
+      }
+      const log = ss.log();
+      assert.match(log, /selected proposal: IKE:CHACHA20_POLY1305\/PRF_HMAC_SHA2_256\/CURVE_25519/);
+      assert.match(log, /selected proposal: ESP:CHACHA20_POLY1305\/NO_EXT_SEQ/);
+    });
+
     await t.test('a wrong pre-shared key: AUTH_FAILED and exit code 1 within a few seconds', async () => {
       const file = await clientConfig(lab, ss, 'wrong-psk', { proposals: 'aes128gcm16-prfsha256-ecp256', esp: 'aes128gcm16', psk: 'not-the-lab-psk' });
       const started = Date.now();
@@ -183,6 +261,7 @@ test(
       const cases = [
         { name: 'ike-mismatch', o: { proposals: 'aes256gcm16-prfsha512-ecp384', esp: 'aes128gcm16' }, code: 'NO_SHARED_CIPHER', re: /IKE proposals \(NO_PROPOSAL_CHOSEN in IKE_SA_INIT\); we offered aes256gcm16-prfsha512-ecp384/ },
         { name: 'esp-mismatch', o: { proposals: 'aes128gcm16-prfsha256-ecp256', esp: 'aes256gcm16' }, code: 'NO_SHARED_CIPHER', re: /ESP proposals \(NO_PROPOSAL_CHOSEN in IKE_AUTH\); we offered aes256gcm16/ },
+        { name: 'remote-id', o: { proposals: 'aes128gcm16-prfsha256-ecp256', esp: 'aes128gcm16', remoteId: 'other.lab' }, code: 'AUTH_FAILED', re: /AUTHENTICATION_FAILED.*no identity 'other\.lab' on the gateway \(remote id, sent as IDr\)/ },
         { name: 'ts-mismatch', o: { proposals: 'aes128gcm16-prfsha256-ecp256', esp: 'aes128gcm16', remoteTs: '10.99.0.0/24' }, code: 'TS_UNACCEPTABLE', re: /traffic selectors \(TS_UNACCEPTABLE\).*TSr 10\.99\.0\.0\/24/ },
       ];
       for (const c of cases) {
@@ -197,6 +276,7 @@ test(
         assert.ok(Date.now() - started < 10_000, `${c.name}: ended after ${Date.now() - started} ms`);
       }
       assert.match(ss.log(), /no acceptable proposal found|received proposals: .*ECP_384/);
+      assert.match(ss.log(), /looking for peer configs matching [^\n]*\[other\.lab\][^\n]*\n(?:.*\n){0,3}.*no matching peer config found/, 'the gateway has no identity other.lab');
       assert.match(ss.log(), /traffic selectors 10\.99\.0\.0\/24 === 0\.0\.0\.0\/0 unacceptable[\s\S]*generating IKE_AUTH response \d+ \[ IDr AUTH CPRP\(ADDR DNS\) N\(TS_UNACCEPT\) \]/);
     });
 
@@ -228,6 +308,22 @@ test(
       } finally {
         await vpn?.close();
       }
+    });
+
+    await t.test('COOKIE: with an IKE_SA_INIT half-open on the gateway, it demands a cookie and we send IKE_SA_INIT again with it', async () => {
+      const file = await clientConfig(lab, ss, 'cookie', { proposals: 'aes128gcm16-prfsha256-ecp256', esp: 'aes128gcm16' });
+      // One IKE_SA_INIT whose response we never follow up: the gateway holds a half-open IKE SA (cookie_threshold = 1).
+      await halfOpenIkeSa(file, ss.address);
+      const from = ss.log().length;
+      const cli = new CliProcess(['ipsec', file, '--ping', web, '--count', '2', '--interval', '0.3', '--log-level', 'debug']);
+      const r = await cli.waitExit(40_000);
+      assert.equal(r.code, 0, cli.stderr);
+      assert.match(cli.stdout, /2 packets transmitted, 2 received/);
+      assert.match(cli.stderr, /the gateway asked for a COOKIE; sending IKE_SA_INIT again with it/);
+      assert.match(cli.stderr, /sending IKE_SA_INIT request 0 \[ N\(COOKIE\) SA KE NONCE /);
+      const log = ss.log().slice(from);
+      assert.match(log, /generating IKE_SA_INIT response 0 \[ N\(COOKIE\) \]/, `the gateway's COOKIE round:\n${log.slice(0, 3000)}`);
+      assert.match(log, /parsed IKE_SA_INIT request 0 \[ N\(COOKIE\) SA KE No /);
     });
   }),
 );

@@ -276,6 +276,14 @@ export class Lab {
   }
 
   /**
+   * The ike namespace's end of the root–ike link (vp<runId>-ir): every IKE and ESP-in-UDP datagram between our
+   * client and strongSwan passes it. `lab.captureOn('ike', lab.ikeLink, { filter: 'udp port 500 or udp port 4500' })`.
+   */
+  get ikeLink(): string {
+    return `${namePrefix(this.runId)}-ir`;
+  }
+
+  /**
    * Starts the scapy ESP-in-UDP gateway (manual SAs, see esp-gateway.ts) in the esp namespace, listening on
    * lab.addr.esp:4500 with its TUN at lab.addr.espTun and routes to the web host's IPsec side. One at a time
    * (they share the TUN address): stop the previous one first. Stopped by lab.stop().

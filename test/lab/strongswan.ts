@@ -43,6 +43,8 @@ export interface StrongSwanOptions {
   eapUsers?: Record<string, string>;
   /** Start timeout (default 15 s). */
   timeoutMs?: number;
+  /** Raw strongswan.conf settings added inside `charon { }`, e.g. `cookie_threshold = 1` (one per line). */
+  charon?: string;
 }
 
 const PLUGINS =
@@ -93,6 +95,7 @@ export class StrongSwanResponder {
       this.confFile,
       `charon {
   load = ${PLUGINS}
+${o.charon ?? ''}
   plugins {
     vici {
       socket = ${this.uri}

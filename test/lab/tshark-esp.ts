@@ -257,3 +257,42 @@ export async function captureOn(opts: CaptureOptions & { file: string }): Promis
   const d = new Daemon({ ns: opts.ns, cmd: 'dumpcap', args: dumpcapArgs(opts), outFile: `${opts.file}.log` });
   return new Capture(d, opts.file).ready(opts.timeoutMs);
 }
+
+/** Wireshark 4.0's names in the ikev2_decryption_table for our IKE SA algorithm names (IkeEncr/IkeInteg .name). */
+const WIRESHARK_IKE_ENCR: Record<string, string> = {
+  AES_CBC_128: 'AES-CBC-128 [RFC3602]',
+  AES_CBC_192: 'AES-CBC-192 [RFC3602]',
+  AES_CBC_256: 'AES-CBC-256 [RFC3602]',
+  AES_GCM_16_128: 'AES-GCM-128 with 16 octet ICV [RFC5282]',
+  AES_GCM_16_192: 'AES-GCM-192 with 16 octet ICV [RFC5282]',
+  AES_GCM_16_256: 'AES-GCM-256 with 16 octet ICV [RFC5282]',
+  AES_GCM_12_128: 'AES-GCM-128 with 12 octet ICV [RFC5282]',
+  AES_GCM_12_256: 'AES-GCM-256 with 12 octet ICV [RFC5282]',
+  AES_GCM_8_128: 'AES-GCM-128 with 8 octet ICV [RFC5282]',
+  AES_GCM_8_256: 'AES-GCM-256 with 8 octet ICV [RFC5282]',
+};
+const WIRESHARK_IKE_INTEG: Record<string, string> = {
+  none: 'NONE [RFC4306]',
+  HMAC_SHA1_96: 'HMAC_SHA1_96 [RFC2404]',
+  HMAC_SHA2_256_128: 'HMAC_SHA2_256_128 [RFC4868]',
+  HMAC_SHA2_384_192: 'HMAC_SHA2_384_192 [RFC4868]',
+  HMAC_SHA2_512_256: 'HMAC_SHA2_512_256 [RFC4868]',
+};
+
+/**
+ * tshark's verbose dissection of the IKE_AUTH messages of `pcap`, decrypted with one IKE SA's keys as our debug
+ * log prints them: [SPIi, SPIr, encr, SK_ei, SK_er, integ, SK_ai, SK_ar] (hex; names as IkeEncr/IkeInteg).
+ * Wireshark 4.0's ikev2_decryption_table takes SK_e* of AEAD ciphers with the salt, as we derive them.
+ */
+export async function tsharkIkeAuth(pcap: string, k: readonly string[]): Promise<string> {
+  if (!existsSync(pcap)) throw new LabError(`no capture file ${pcap}`);
+  const [spiI, spiR, encr, ei, er, integ, ai, ar] = k as [string, string, string, string, string, string, string, string];
+  const e = WIRESHARK_IKE_ENCR[encr];
+  const i = WIRESHARK_IKE_INTEG[integ];
+  if (!e || !i) throw new LabError(`no Wireshark name for IKE encryption ${encr} / integrity ${integ}`);
+  // Byte fields are bare hex in a UAT record, names quoted.
+  const q = (s: string): string => `"${s}"`;
+  const record = [spiI, spiR, ei, er, q(e), ai, ar, q(i)].join(',');
+  const r = await run('tshark', ['-n', '-r', pcap, '-o', `uat:ikev2_decryption_table:${record}`, '-Y', 'isakmp.exchangetype == 35', '-V'], { timeoutMs: 30_000 });
+  return r.stdout;
+}
