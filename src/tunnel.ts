@@ -242,6 +242,7 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
       drops: c?.dropped,
       dropReasons: c?.drops,
       details: info ? { ...info.details, ...live } : undefined,
+      metrics: info ? current?.metrics?.() : undefined,
       tcp: this.tcp.stats,
     };
   }

@@ -14,7 +14,7 @@ import { groupName } from '../crypto/dh.js';
 import { VpnError } from '../errors.js';
 import type { LinkConfig } from '../link/link.js';
 import { SessionBase } from '../session/base.js';
-import type { CloseReason, RemoteEndpoint, SessionDetails, SessionInfo, SessionStats } from '../session/types.js';
+import type { CloseReason, RemoteEndpoint, SessionDetails, SessionInfo, SessionMetric, SessionStats } from '../session/types.js';
 import type { Transport, TransportOptions } from '../transport/types.js';
 import { SystemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/log.js';
@@ -78,6 +78,10 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
   private refusals = 0;
   private sendErrors = 0;
   private goodbyeDone: (() => void) | undefined;
+  /** IKE datagrams (fragments each) sent and received, for vpnproxy_ike_messages_total. */
+  private ikeSent = 0;
+  private ikeReceived = 0;
+  private establishedAt: number | undefined;
 
   constructor(private readonly opts: IkeSessionOptions) {
     super();
@@ -192,6 +196,7 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
   private onIke(message: Uint8Array): void {
     const i = this.initiator;
     if (!i) return;
+    this.ikeReceived++;
     this.answered = true;
     this.apply(i.receive(message, this.clock.now()));
   }
@@ -223,6 +228,7 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
     }
     const t = this.transport;
     if (!t) return;
+    this.ikeSent++;
     if (this.natT) t.send(withNonEspMarker(m), true);
     else t.send(m);
     this.path?.noteSent();
@@ -296,6 +302,7 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
     }
     this.path = path;
     this.sa = sa;
+    this.establishedAt = now;
     const mtu = innerMtu(c.suite, this.opts.pathMtu ?? this.plan.connection.client?.mtu ?? 1500);
     const remote: RemoteEndpoint = { host: this.opts.remote.host, port: this.port, proto: 'udp' };
     const link: LinkConfig = {
@@ -371,6 +378,44 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
 
   statusDetails(): SessionDetails {
     return this.path ? this.path.statusDetails() : { sendErrors: this.sendErrors };
+  }
+
+  metrics(): SessionMetric[] {
+    const sa = this.sa;
+    const out: SessionMetric[] = [
+      {
+        name: 'vpnproxy_ike_messages_total',
+        help: 'IKE datagrams (each fragment counted) exchanged with the gateway, by direction.',
+        type: 'counter',
+        samples: [
+          { labels: { direction: 'sent' }, value: this.ikeSent },
+          { labels: { direction: 'received' }, value: this.ikeReceived },
+        ],
+      },
+    ];
+    if (!sa) return out;
+    const c = sa.child;
+    out.push(
+      {
+        name: 'vpnproxy_ike_sa_info',
+        help: 'The IKE SA: SPIs, proposal chosen, key exchange group, authentication, gateway identity, virtual IP (always 1).',
+        type: 'gauge',
+        samples: [{ labels: { spi_i: sa.spiI, spi_r: sa.spiR, proposal: sa.suite.text, dh_group: groupName(sa.suite.dhGroup), auth: this.plan.authMethod, remote_id: sa.remoteId, vip: sa.cp.vip ?? '' }, value: 1 }],
+      },
+      {
+        name: 'vpnproxy_ike_sa_age_seconds',
+        help: 'Seconds since the IKE SA was established.',
+        type: 'gauge',
+        samples: [{ value: Math.max(0, Math.floor((this.clock.now() - (this.establishedAt ?? this.clock.now())) / 1000)) }],
+      },
+      {
+        name: 'vpnproxy_ike_child_sa_info',
+        help: 'The CHILD_SA: ESP suite, SPIs and traffic selectors (always 1).',
+        type: 'gauge',
+        samples: [{ labels: { esp: `${c.suite.name}${c.esn ? '-esn' : ''}`, spi_in: hex32(c.spiIn), spi_out: hex32(c.spiOut), tsi: selectorsText(c.tsi), tsr: selectorsText(c.tsr) }, value: 1 }],
+      },
+    );
+    return out;
   }
 
   protected async goodbye(): Promise<void> {

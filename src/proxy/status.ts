@@ -10,6 +10,14 @@ import { ProxyMetrics, type MetricFamily } from './metrics.js';
 import { ListeningServer } from './listen.js';
 import type { TcpStats } from '../stack/tcp/stats.js';
 
+/** A metric family a protocol contributes (the shape of session/types.ts SessionMetric). */
+export interface ProtocolMetric {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge';
+  readonly samples: readonly { readonly labels?: Readonly<Record<string, string>>; readonly value: number }[];
+}
+
 /** The one tunnel state type: VpnTunnel's, shown as it is in /status and /healthz. */
 export type TunnelState = 'idle' | 'connecting' | 'up' | 'reconnecting' | 'closed';
 
@@ -37,6 +45,8 @@ export interface TunnelStatus {
   dropReasons?: Readonly<Record<string, number>>;
   /** Protocol-specific facts about the session (TLS version, key derivation, SPIs, …), shown in /status. */
   details?: Readonly<Record<string, string | number | boolean | undefined>>;
+  /** The protocol's own metric families (e.g. vpnproxy_ike_*), rendered on /metrics as they are. */
+  metrics?: readonly ProtocolMetric[];
   /** Counters of the user-space TCP stack (retransmissions, recoveries, windows …), for diagnosing throughput. */
   tcp?: TcpStats;
   /** Free-form extra fields included in /status as they are. */
@@ -206,6 +216,7 @@ export class StatusServer extends ListeningServer {
             },
           ]
         : []),
+      ...(st.metrics ?? []).map((m) => ({ name: m.name, help: m.help, type: m.type, samples: m.samples.map((x) => ({ labels: x.labels && { ...x.labels }, value: x.value })) })),
       ...(st.tcp ? tcpFamilies(st.tcp) : []),
     ];
   }

@@ -49,6 +49,14 @@ export interface SessionClosed {
 /** Protocol-specific facts about a session, shown as they are in /status and the CLI banner. */
 export type SessionDetails = Readonly<Record<string, string | number | boolean | undefined>>;
 
+/** One metric family a protocol reports (Prometheus text: a counter or gauge with labelled samples). */
+export interface SessionMetric {
+  readonly name: string;
+  readonly help: string;
+  readonly type: 'counter' | 'gauge';
+  readonly samples: readonly { readonly labels?: Readonly<Record<string, string>>; readonly value: number }[];
+}
+
 /** What a session is once it is up, in words every protocol has. */
 export interface SessionInfo {
   /** 'openvpn', 'ipsec', … (the backend's name). */
@@ -86,6 +94,8 @@ export interface VpnSession extends Link {
   stats(): SessionStats;
   /** Facts that change while the session runs (sequence numbers, lifetime left), merged into /status. */
   statusDetails?(): SessionDetails;
+  /** The protocol's own metric families for /metrics (names `vpnproxy_<protocol part>_…`), read at scrape time. */
+  metrics?(): readonly SessionMetric[];
   /** Subscribes the owner (the reconnect loop) to the end of the session and to notable messages. */
   watch(watcher: SessionWatcher): void;
 }

@@ -189,6 +189,12 @@ test(
         assert.match(String(st.details?.ikeSpiI), /^[0-9a-f]{16}$/);
         assert.ok(Number(st.details?.seqOut) > 1000, `outbound sequence numbers in /status: ${st.details?.seqOut}`);
         assert.equal(st.drops, 0, `no drops: ${JSON.stringify(st.dropReasons)}`);
+        const statusServer = await vpn.statusServer({ port: 0 });
+        const metrics = await (await fetch(`http://127.0.0.1:${statusServer.address()!.port}/metrics`)).text();
+        assert.match(metrics, new RegExp(`vpnproxy_ike_sa_info\\{spi_i="${String(st.details?.ikeSpiI)}",spi_r="[0-9a-f]{16}",proposal="AES_GCM_16_128/PRF_HMAC_SHA2_256/ECP_256",dh_group="ECP-256",auth="psk",remote_id="server\\.lab",vip="${vpn.address!.replace(/\./g, '\\.')}"\\} 1`), metrics);
+        assert.match(metrics, /vpnproxy_ike_messages_total\{direction="sent"\} [2-9]\d*/);
+        assert.match(metrics, /vpnproxy_ike_child_sa_info\{esp="aes128gcm16",spi_in="0x[0-9a-f]{8}",spi_out="0x[0-9a-f]{8}",tsi="10\.\d+\.6\.\d+\/32",tsr="[^"]+"\} 1/);
+        assert.match(metrics, /vpnproxy_ike_sa_age_seconds \d+/);
         const sas = await ss.listSas();
         assert.match(sas, new RegExp(`${String(st.details?.ikeSpiI)}_i`), `the gateway lists our IKE SA:\n${sas}`);
       } finally {

@@ -180,3 +180,26 @@ test('protocol details and drop reasons: in /status as they are, numeric ones an
     await srv.close();
   }
 });
+
+test("a protocol's own metric families (vpnproxy_ike_*) are rendered on /metrics as they are", async () => {
+  const st: TunnelStatus = {
+    state: 'up',
+    protocol: 'ipsec',
+    metrics: [
+      { name: 'vpnproxy_ike_messages_total', help: 'IKE datagrams.', type: 'counter', samples: [{ labels: { direction: 'sent' }, value: 7 }, { labels: { direction: 'received' }, value: 6 }] },
+      { name: 'vpnproxy_ike_sa_info', help: 'The IKE SA.', type: 'gauge', samples: [{ labels: { proposal: 'AES_GCM_16_128/PRF_HMAC_SHA2_256/ECP_256', remote_id: 'gw "one"' }, value: 1 }] },
+    ],
+  };
+  const srv = new StatusServer({ getStatus: () => st, port: 0 });
+  const port = (await srv.listen()).port;
+  try {
+    const body = (await get(port, '/metrics')).body;
+    const m = checkPrometheus(body);
+    assert.equal(m.get('vpnproxy_ike_messages_total{direction="sent"}'), 7);
+    assert.equal(m.get('vpnproxy_ike_messages_total{direction="received"}'), 6);
+    assert.match(body, /# TYPE vpnproxy_ike_sa_info gauge\n/);
+    assert.match(body, /vpnproxy_ike_sa_info\{proposal="AES_GCM_16_128\/PRF_HMAC_SHA2_256\/ECP_256",remote_id="gw \\"one\\""\} 1/);
+  } finally {
+    await srv.close();
+  }
+});
