@@ -10,7 +10,10 @@
  *  - NAT keepalives (RFC 3948 §2.3, one 0xFF byte) after `keepAliveSeconds` without sending anything;
  *  - the SAs' lifetimes: the owner hears of the soft stage once and of the hard stage once (manual keys warn
  *    and stop; IKE would rekey);
- *  - stats() and statusDetails() in the neutral session vocabulary, trace lines per packet.
+ *  - stats() and statusDetails() in the neutral session vocabulary, trace lines per packet;
+ *  - rekeying, make-before-break (RFC 7296 §2.8): addInbound() installs a new inbound SA beside the old one,
+ *    useOutbound() moves sending (and the lifetime watch) to the new pair, removeInbound() retires an old
+ *    inbound SA once its DELETE went or came; until then packets on every installed SPI are accepted.
  *
  * The path knows nothing about the session's state: the owner stops it (stop()) when the session ends.
  */
@@ -45,8 +48,12 @@ export interface EspPathOptions {
 }
 
 export class EspPath {
-  readonly out: OutboundSa;
-  readonly in: InboundSa;
+  private out_: OutboundSa;
+  private in_: InboundSa;
+  /** Every inbound SA whose packets are accepted (the current one and, during a rekey, old or new ones). */
+  private readonly inbound = new Map<number, InboundSa>();
+  /** Drops counted by inbound SAs already removed. */
+  private readonly retiredDrops: Partial<Record<EspDrop, number>> = {};
   private readonly o: EspPathOptions;
   private timer: TimerHandle | undefined;
   private lastSentAt: number;
@@ -57,9 +64,52 @@ export class EspPath {
 
   constructor(o: EspPathOptions) {
     this.o = o;
-    this.out = o.out;
-    this.in = o.in;
+    this.out_ = o.out;
+    this.in_ = o.in;
+    this.inbound.set(o.in.spi, o.in);
     this.lastSentAt = o.clock.now();
+  }
+
+  /** The outbound SA in use. */
+  get out(): OutboundSa {
+    return this.out_;
+  }
+
+  /** The inbound SA paired with it (whose lifetime is watched with it). */
+  get in(): InboundSa {
+    return this.in_;
+  }
+
+  /** SPIs of every inbound SA accepted now. */
+  get inboundSpis(): number[] {
+    return [...this.inbound.keys()];
+  }
+
+  /** Accepts packets on a new inbound SA from now on (before the peer may use it). */
+  addInbound(sa: InboundSa): void {
+    this.inbound.set(sa.spi, sa);
+  }
+
+  /**
+   * Sends with `out` from now on and watches the lifetimes of `out` and `paired` (which is installed if it
+   * was not); the soft and hard stages are reported afresh for the new pair.
+   */
+  useOutbound(out: OutboundSa, paired: InboundSa): void {
+    this.addInbound(paired);
+    this.out_ = out;
+    this.in_ = paired;
+    this.softReported = false;
+    this.hardReported = false;
+    this.rearm();
+  }
+
+  /** Stops accepting an inbound SA (its drops stay in the totals). The current pair's cannot be removed. */
+  removeInbound(spi: number): boolean {
+    const sa = this.inbound.get(spi);
+    if (!sa || sa === this.in_) return false;
+    this.inbound.delete(spi);
+    for (const [k, v] of Object.entries(sa.drops) as [EspDrop, number][]) this.retiredDrops[k] = (this.retiredDrops[k] ?? 0) + v;
+    return true;
   }
 
   /** Arms the keepalive and lifetime timer. */
@@ -121,12 +171,13 @@ export class EspPath {
     }
     const log = this.o.log;
     const { spi, seq } = parseEspHeader(d);
-    if (spi !== this.in.spi) {
+    const sa = spi === this.in_.spi ? this.in_ : this.inbound.get(spi);
+    if (!sa) {
       this.counts.unknownSpi++;
       if (log.enabled('debug')) log.debug(`ESP packet for unknown SPI ${hex32(spi)} dropped`);
       return;
     }
-    const r = this.in.open(d);
+    const r = sa.open(d);
     if ('drop' in r) {
       if (log.enabled('debug')) log.debug(`ESP packet seq ${seq} dropped: ${r.drop}`);
       return;
@@ -155,10 +206,10 @@ export class EspPath {
 
   stats(): SessionStats {
     const c = this.counts;
-    const d = this.in.drops;
     const drops: Record<string, number> = { 'unknown-spi': c.unknownSpi, malformed: c.malformed };
     if (!this.o.onIke) drops.ike = c.ike;
-    for (const [k, v] of Object.entries(d) as [EspDrop, number][]) drops[k] = (drops[k] ?? 0) + v;
+    for (const [k, v] of Object.entries(this.retiredDrops) as [EspDrop, number][]) drops[k] = (drops[k] ?? 0) + v;
+    for (const sa of this.inbound.values()) for (const [k, v] of Object.entries(sa.drops) as [EspDrop, number][]) drops[k] = (drops[k] ?? 0) + v;
     const dropped = Object.entries(drops).reduce((a, [k, v]) => (k === 'dummy' ? a : a + v), 0);
     return { packetsIn: c.packetsIn, packetsOut: c.packetsOut, bytesIn: c.bytesIn, bytesOut: c.bytesOut, dropped, drops };
   }
