@@ -43,6 +43,12 @@ export interface StrongSwanOptions {
   eapUsers?: Record<string, string>;
   /** Start timeout (default 15 s). */
   timeoutMs?: number;
+  /** The connection's dpd_delay (default '30s'). */
+  dpdDelay?: string;
+  /** The IKE SA's rekey_time (default: strongSwan's, 4h). */
+  ikeRekeyTime?: string;
+  /** The CHILD_SA's rekey_time (default '1h'). */
+  childRekeyTime?: string;
   /** Raw strongswan.conf settings added inside `charon { }`, e.g. `cookie_threshold = 1` (one per line). */
   charon?: string;
 }
@@ -138,13 +144,13 @@ ${o.charon ?? ''}
     proposals = ${o.proposals ?? 'aes128-sha256-modp2048, aes256gcm16-prfsha256-x25519, aes128-sha256-ecp256'}
     encap = ${o.encap === false ? 'no' : 'yes'}
     pools = labpool
-    dpd_delay = 30s
+    dpd_delay = ${o.dpdDelay ?? '30s'}${o.ikeRekeyTime ? `\n    rekey_time = ${o.ikeRekeyTime}` : ''}
 ${this.authBlocks()}
     children {
       net {
         local_ts = ${this.addr.webIpsecNet}
         esp_proposals = ${o.espProposals ?? 'aes256gcm16, aes128gcm16, aes128-sha256'}
-        rekey_time = 1h
+        rekey_time = ${o.childRekeyTime ?? '1h'}
       }
     }
   }
@@ -244,6 +250,29 @@ ${this.extraSecrets()}
 
   get running(): boolean {
     return this.daemon?.running ?? false;
+  }
+
+  /** `swanctl --rekey --child NAME` (default the connection's child `net`) from the gateway's side. */
+  async rekeyChild(child = 'net'): Promise<RunResult> {
+    return this.swanctl(['--rekey', '--child', child]);
+  }
+
+  /** `swanctl --rekey --ike NAME` (default the connection) from the gateway's side. */
+  async rekeyIke(ike = this.connName): Promise<RunResult> {
+    return this.swanctl(['--rekey', '--ike', ike]);
+  }
+
+  /** `swanctl --terminate --ike NAME`: the gateway deletes the IKE SA (and tells the client). */
+  async terminateIke(ike = this.connName): Promise<RunResult> {
+    return this.swanctl(['--terminate', '--ike', ike, '--timeout', '5'], true);
+  }
+
+  /** Kills charon at once (SIGKILL): no DELETE reaches the client, as when a gateway dies. */
+  async kill(): Promise<void> {
+    const d = this.daemon;
+    if (!d?.running) return;
+    d.signal('SIGKILL');
+    await d.exited(5000).catch(() => undefined);
   }
 
   async stop(graceMs = 3000): Promise<void> {
