@@ -48,8 +48,8 @@ const unsupported = (where: string, msg: string) => new VpnError('PROFILE_UNSUPP
 export function planIke(config: IpsecConfig, conn: IkeConnection, warnings: string[]): IkePlan {
   const where = conn.where;
   const at = (key: string) => conn.locations[key] ?? where;
-  if (conn.local.length !== 1) throw unsupported(where, `connection ${conn.name} has ${conn.local.length} local authentication rounds; only one (auth = psk) is supported yet`);
-  if (conn.remote.length !== 1) throw unsupported(where, `connection ${conn.name} has ${conn.remote.length} remote authentication rounds; only one (auth = psk) is supported yet`);
+  if (conn.local.length !== 1) throw unsupported(where, `connection ${conn.name} has ${conn.local.length} local authentication rounds; only one is supported yet (a certificate, a PSK or EAP)`);
+  if (conn.remote.length !== 1) throw unsupported(where, `connection ${conn.name} has ${conn.remote.length} remote authentication rounds; only one is supported yet`);
   const local = conn.local[0]!;
   const remote = conn.remote[0]!;
   if (local.auth === 'eap' && local.eapMethod !== undefined && local.eapMethod !== 'mschapv2') throw unsupported(local.where, `local.auth = ${local.authRaw}: only EAP-MSCHAPv2 is supported`);
@@ -74,6 +74,8 @@ export function planIke(config: IpsecConfig, conn: IkeConnection, warnings: stri
   let localAuth: LocalAuth = { kind: 'psk' };
   let remoteAuth: RemoteAuth = { kind: 'psk' };
   if (local.auth === 'pubkey') {
+    const p12 = config.secrets.privateKeys.find((k) => k.type === 'pkcs12');
+    if (local.certs.length === 0 && p12) throw unsupported(p12.where, `${p12.name}: client certificates in a PKCS#12 container are not supported yet; give the certificate and key as PEM files (swanctl.conf local.certs and private/, or --cert and --key)`);
     const certs = local.certs.flatMap((c) => readCerts(c, local.where));
     if (certs.length === 0) throw new VpnError('PROFILE_SYNTAX', `${local.where}: local.auth = ${local.authRaw} needs our certificate (local.certs = FILE, in x509/)`);
     const ee = parseCertificate(certs[0]!, `${local.where}: ${sourceName(local.certs[0]!)}`);
