@@ -6,6 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +17,7 @@ import { prepareIpsec, type IpsecBackend } from '../../../src/ipsec/backend.js';
 import type { IkePlan } from '../../../src/ipsec/ike/plan.js';
 import { quickIpsecConfig, readPskFile } from '../../../src/ipsec/quick.js';
 import { silentLogger } from '../../../src/util/log.js';
+import { IdType } from '../../../src/wire/ike-constants.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ipsec-cli-'));
 const file = (name: string, content: string | Uint8Array) => {
@@ -158,8 +160,14 @@ test('.sswan ikev2-eap: the password from the user; missing, a usage error namin
   await assert.rejects(prepareCli(run(q), { VPNPROXY_PASSWORD: 'x' }), isUsage(/holds no EAP user name/));
 });
 
-test('.sswan ikev2-cert: the PKCS#12 passphrase is asked for', async () => {
+test('.sswan ikev2-cert: our identity from the PKCS#12 container with the passphrase from the user', async () => {
   ossl(['pkcs12', '-export', '-in', 'me.crt', '-inkey', 'me.key', '-passout', 'pass:p12-pass', '-out', 'me.p12']);
   const p = file('cert.sswan', sswan('ikev2-cert', { p12: readFileSync(join(dir, 'me.p12')).toString('base64') }));
   await assert.rejects(prepareCli(run(p)), isUsage(/cert\.sswan: a \.sswan profile holds no passphrase for the PKCS#12 container \(local\.p12\)/));
+  const plan = await prepareCli(run(p), { VPNPROXY_PASSWORD: 'p12-pass' });
+  assert.equal(plan.authMethod, 'pubkey');
+  assert.ok(plan.localAuth.kind === 'pubkey');
+  assert.equal(new X509Certificate(plan.localAuth.certs[0]!).subject, 'CN=client.lab');
+  assert.equal(plan.localId!.type, IdType.DER_ASN1_DN, 'the identity is the certificate subject');
+  await assert.rejects(prepareCli(run(p), { VPNPROXY_PASSWORD: 'wrong' }), (e: unknown) => e instanceof VpnError && e.code === 'PROFILE_FILE' && exitCodeFor(e) === 2 && /local\.p12: cannot read the PKCS#12 container: wrong passphrase/.test(e.message));
 });
