@@ -3,13 +3,14 @@
  * one after the server's certificate, side by side): `vpnproxy ipsec --server … --psk-file F` and
  * `--eap-user alice --ca CA` with VPNPROXY_PASSWORD get their ping replies; a .sswan ikev2-eap profile (the lab
  * CA embedded in remote.cert) connects with the password from VPNPROXY_PASSWORD, and a wrong one ends with
- * exit code 1 and AUTH_FAILED.
+ * exit code 1 and AUTH_FAILED; an ikev2-cert profile with our identity in a PKCS#12 container (openssl's
+ * default encryption) connects with its passphrase from VPNPROXY_PASSWORD.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { withLab } from '../lab/index.js';
+import { run, withLab } from '../lab/index.js';
 import type { StrongSwanResponder } from '../lab/strongswan.js';
 import { CliProcess } from './cli-helpers.js';
 
@@ -59,6 +60,29 @@ test(
         esp_proposals = aes128gcm16
       }
     }
+  }
+  rw-cert {
+    version = 2
+    local_addrs = ${lab.addr.ike}
+    proposals = ${PROPOSALS}
+    encap = yes
+    pools = labpool
+    local {
+      auth = pubkey
+      certs = ${pki.server.ec.cert}
+      id = server.lab
+    }
+    remote {
+      auth = pubkey
+      cacerts = ${pki.ca.ec}, ${pki.ca.rsa}
+      id = CN=client.lab
+    }
+    children {
+      net {
+        local_ts = ${lab.addr.webIpsecNet}
+        esp_proposals = aes128gcm16
+      }
+    }
   }`,
     });
     const web = lab.web.ipsecHost;
@@ -94,6 +118,24 @@ test(
 
     await t.test('.sswan ikev2-eap with the password from VPNPROXY_PASSWORD: ping', async () => {
       await pings(ss, [profile], { ...noEnv, VPNPROXY_PASSWORD: EAP_PASSWORD }, web);
+    });
+
+    await t.test('.sswan ikev2-cert with a PKCS#12 client identity and its passphrase from VPNPROXY_PASSWORD: ping', async () => {
+      const p12 = join(lab.dir, 'client.p12');
+      await run('openssl', ['pkcs12', '-export', '-in', pki.client.ec.cert, '-inkey', pki.client.ec.key, '-passout', 'pass:p12-pass', '-out', p12]);
+      const certProfile = join(lab.dir, 'lab-cert.sswan');
+      await writeFile(
+        certProfile,
+        JSON.stringify({
+          uuid: '7a2d6b4f-3c5e-4f90-8b1c-2d3e4f5a6b7c',
+          name: 'Lab Cert',
+          type: 'ikev2-cert',
+          remote: { addr: ss.address, id: 'server.lab', cert: (await readFile(pki.ca.ec)).toString('base64') },
+          local: { p12: (await readFile(p12)).toString('base64') },
+        }),
+      );
+      await pings(ss, [certProfile], { ...noEnv, VPNPROXY_PASSWORD: 'p12-pass' }, web);
+      assert.match(ss.log(), /authentication of 'CN=client\.lab' with (ECDSA|RFC7427)[^\n]* successful/);
     });
 
     await t.test('.sswan ikev2-eap with a wrong password: AUTH_FAILED, exit code 1', async () => {
