@@ -199,6 +199,8 @@ export interface UserCredentials {
  * holds these, so there a missing one is a USAGE error naming it; a swanctl.conf keeps its own errors (planIke).
  */
 export function supplyCredentials(config: IpsecConfig, conn: IkeConnection, c: UserCredentials): { config: IpsecConfig; conn: IkeConnection } {
+  // several rounds (ikev2-cert-eap) are not supported: planIke says so, better than asking for a password first
+  if (conn.local.length !== 1) return { config, conn };
   const sswan = conn.client?.sswan !== undefined;
   const what = sswan ? `${config.file}: a .sswan profile holds no` : `${conn.where}:`;
   const eap = [...config.secrets.eap];
@@ -220,7 +222,7 @@ export function supplyCredentials(config: IpsecConfig, conn: IkeConnection, c: U
     return round;
   });
   const privateKeys = config.secrets.privateKeys.map((k) => {
-    if (k.type !== 'pkcs12' || k.passphrase !== undefined) return k;
+    if (k.type !== 'pkcs12' || k.passphrase !== undefined || conn.local[0]!.auth !== 'pubkey') return k;
     if (c.password === undefined) throw usage(`${what} passphrase for the PKCS#12 container (${k.name}): give it ${c.howToGive}`);
     return { ...k, passphrase: c.password };
   });

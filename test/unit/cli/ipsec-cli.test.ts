@@ -171,3 +171,8 @@ test('.sswan ikev2-cert: our identity from the PKCS#12 container with the passph
   assert.equal(plan.localId!.type, IdType.DER_ASN1_DN, 'the identity is the certificate subject');
   await assert.rejects(prepareCli(run(p), { VPNPROXY_PASSWORD: 'wrong' }), (e: unknown) => e instanceof VpnError && e.code === 'PROFILE_FILE' && exitCodeFor(e) === 2 && /local\.p12: cannot read the PKCS#12 container: wrong passphrase/.test(e.message));
 });
+
+test('.sswan ikev2-cert-eap (two rounds) is PROFILE_UNSUPPORTED before any password is asked for', async () => {
+  const p = file('cert-eap.sswan', sswan('ikev2-cert-eap', { eap_id: 'alice', p12: readFileSync(join(dir, 'me.p12')).toString('base64') }));
+  await assert.rejects(prepareCli(run(p)), (e: unknown) => e instanceof VpnError && e.code === 'PROFILE_UNSUPPORTED' && /2 local authentication rounds/.test(e.message));
+});
