@@ -63,8 +63,15 @@ export type VpnSocket = TcpSocket;
 /** How to reach the OpenVPN server: the profile (path, text or parsed) and, if it needs them, credentials. */
 export type OpenVpnConnectOptions = Pick<OpenVpnSetup, 'profile' | 'username' | 'password' | 'passphrase'>;
 
-/** How to reach the IPsec gateway: the swanctl.conf-style file (or a parsed one) and which connection. */
-export type IpsecConnectOptions = Pick<IpsecSetup, 'config' | 'connection'>;
+/**
+ * How to reach the IPsec gateway: a swanctl.conf or .sswan profile (or a parsed one) and which connection,
+ * with the EAP password / PKCS#12 passphrase a .sswan profile cannot hold (`password`, `username`); or, with no
+ * file, `server` and one way to authenticate: `psk`, `eapUser` + `eapPassword` + `ca`, or `cert` + `key` + `ca`.
+ */
+export type IpsecConnectOptions = Pick<
+  IpsecSetup,
+  'config' | 'connection' | 'username' | 'password' | 'server' | 'id' | 'remoteId' | 'psk' | 'eapUser' | 'eapPassword' | 'ca' | 'cert' | 'key' | 'keyPassphrase' | 'proposals' | 'espProposals'
+>;
 
 /** A warning about the configuration (a directive that was ignored, and why). */
 export interface ConfigWarning {
@@ -89,7 +96,7 @@ const BACKENDS = {
   },
   ipsec: async (o: VpnConnectOptions): Promise<Prepared> => {
     const r = await prepareIpsec({ ...o.ipsec!, createTransport: o.createTransport, logger: o.logger });
-    return { backend: r.backend as VpnBackend<unknown>, warnings: r.warnings.map((message) => ({ file: o.ipsec!.config.toString(), message })) };
+    return { backend: r.backend as VpnBackend<unknown>, warnings: r.warnings.map((message) => ({ file: o.ipsec!.config?.toString() ?? 'ipsec', message })) };
   },
 } satisfies Record<string, (o: VpnConnectOptions) => Promise<Prepared>>;
 type Protocol = keyof typeof BACKENDS;
@@ -108,7 +115,7 @@ export interface VpnTlsOptions {
 export interface VpnConnectOptions {
   /** Connect with OpenVPN (exactly one protocol's options must be given). */
   openvpn?: OpenVpnConnectOptions;
-  /** Connect with IPsec (ESP in UDP; manual SAs for now). */
+  /** Connect with IPsec (IKEv2 or manual SAs; ESP in UDP). */
   ipsec?: IpsecConnectOptions;
   /** DNS servers (IPv4) to use through the tunnel instead of the ones the server pushed. */
   dns?: string[];
@@ -465,7 +472,7 @@ export async function connect(options: VpnConnectOptions): Promise<Vpn> {
     throw new VpnError('USAGE', chosen.length ? `connect() takes one protocol, got ${chosen.join(' and ')}` : `connect() needs ${keys}`);
   }
   if (chosen[0] === 'openvpn' && !options.openvpn?.profile) throw new VpnError('USAGE', 'connect() needs { openvpn: { profile } }');
-  if (chosen[0] === 'ipsec' && !options.ipsec?.config) throw new VpnError('USAGE', 'connect() needs { ipsec: { config } }');
+  if (chosen[0] === 'ipsec' && !options.ipsec?.config && !options.ipsec?.server) throw new VpnError('USAGE', 'connect() needs { ipsec: { config } } or { ipsec: { server, … } }');
   const { backend, warnings } = await BACKENDS[chosen[0]!](options);
   const log = options.logger ?? silentLogger;
   for (const w of warnings) log.warn(`${w.file}: ${w.message}`);

@@ -21,8 +21,8 @@ export interface VpnCommand<P = unknown> {
   /** The protocol (its command word) and its own parsed flags. */
   protocol: ProtocolCli<P>;
   protocolFlags: P;
-  /** The protocol's config file (.ovpn profile, swanctl.conf …). */
-  configPath: string;
+  /** The protocol's config file (.ovpn profile, swanctl.conf …); undefined when its flags stand in for one. */
+  configPath?: string;
   /** Ping this address through the tunnel and exit (like ping(8)); no listeners are started. */
   ping?: string;
   count: number;
@@ -218,8 +218,9 @@ export function parseCommandLine(argv: string[], protocols: readonly ProtocolCli
   }
   const v = parsed.values as CommonValues;
   if (v.help) return { command: 'help' };
-  if (parsed.positionals.length !== 1) throw usage(`vpnproxy ${protocol.name} takes exactly one ${protocol.configName}`);
-  const protocolFlags = protocol.parseFlags(v);
+  if (parsed.positionals.length > 1 || (parsed.positionals.length === 0 && !protocol.configOptional)) throw usage(`vpnproxy ${protocol.name} takes exactly one ${protocol.configName}`);
+  const configPath = parsed.positionals[0];
+  const protocolFlags = protocol.parseFlags(v, configPath);
   const logLevel = v['log-level'] === undefined ? 'info' : parseLogLevel(v['log-level']);
   if (!logLevel) throw usage(`--log-level must be one of silent, error, warn, info, debug, trace`);
   const logFormat = v['log-format'] ?? 'text';
@@ -241,7 +242,7 @@ export function parseCommandLine(argv: string[], protocols: readonly ProtocolCli
     command: 'run',
     protocol,
     protocolFlags,
-    configPath: parsed.positionals[0]!,
+    configPath,
     ping: v.ping,
     count: positiveInt('--count', v.count, 4),
     intervalMs: Math.round(positiveNumber('--interval', v.interval, 1) * 1000),

@@ -28,7 +28,7 @@ export const openVpnCli: ProtocolCli<OpenVpnFlags> = {
     return { authUserPassFile: v['auth-user-pass'] as string | undefined, tlsEkm: !v['no-tls-ekm'] };
   },
   async prepare(configPath, flags, log) {
-    const { backend, warnings } = await prepareOpenVpn({ profile: configPath, credentialsFile: flags.authUserPassFile, tlsEkm: flags.tlsEkm, logger: log });
+    const { backend, warnings } = await prepareOpenVpn({ profile: configPath!, credentialsFile: flags.authUserPassFile, tlsEkm: flags.tlsEkm, logger: log });
     return { backend: backend as VpnBackend<unknown>, warnings: warnings.map((w) => `${w.file}:${w.message}`) };
   },
 };

@@ -19,8 +19,10 @@ export interface ProtocolCli<P = unknown> {
   readonly flags: Readonly<Record<string, FlagSpec>>;
   /** Help lines for those flags, already indented like the common ones. */
   readonly help: string;
-  /** Validates the protocol's flags (VpnError USAGE on bad input). */
-  parseFlags(values: Readonly<Record<string, unknown>>): P;
-  /** Loads the config and credentials: the backend the tunnel runs, and warnings to log. */
-  prepare(configPath: string, flags: P, log: Logger): Promise<{ backend: VpnBackend<unknown>; warnings: string[] }>;
+  /** Whether the protocol's flags can stand in for the config file (parseFlags then decides). */
+  readonly configOptional?: boolean;
+  /** Validates the protocol's flags against each other and the config file given, if any (VpnError USAGE on bad input). */
+  parseFlags(values: Readonly<Record<string, unknown>>, configPath: string | undefined): P;
+  /** Loads the config (undefined only if configOptional) and credentials: the backend the tunnel runs, and warnings to log. */
+  prepare(configPath: string | undefined, flags: P, log: Logger): Promise<{ backend: VpnBackend<unknown>; warnings: string[] }>;
 }

@@ -15,6 +15,7 @@ import { innerMtu } from './esp-sa.js';
 import { IkeSession } from './ike-session.js';
 import type { RetransmitPolicy } from './ike/exchange.js';
 import { planIke, type IkePlan } from './ike/plan.js';
+import { LIBRARY_NAMES, quickIpsecConfig, supplyCredentials, type IpsecQuickSettings, type QuickNames } from './quick.js';
 
 export interface IpsecBackendOptions {
   connection: ManualConnection | IkeConnection;
@@ -62,11 +63,21 @@ export class IpsecBackend implements VpnBackend<undefined> {
   }
 }
 
-export interface IpsecSetup {
-  /** swanctl.conf (a `connections` or `manual` section) or a .sswan profile. */
-  config: string | IpsecConfig;
+export interface IpsecSetup extends Partial<IpsecQuickSettings> {
+  /** swanctl.conf (a `connections` or `manual` section) or a .sswan profile; or none, with `server` and its settings. */
+  config?: string | IpsecConfig;
   /** Which connection (default: the only one). */
   connection?: string;
+  /**
+   * What a profile cannot hold: the EAP user name (if it names none) and password, or the PKCS#12 passphrase
+   * of a .sswan profile (default: VPNPROXY_USERNAME / VPNPROXY_PASSWORD from `env`).
+   */
+  username?: string;
+  password?: string;
+  env?: NodeJS.ProcessEnv;
+  /** How messages name the settings and where to give credentials (the CLI's flags; default the library's options). */
+  names?: QuickNames;
+  howToGive?: string;
   createTransport?: (kind: 'udp' | 'tcp', opts: TransportOptions) => Transport;
   clock?: Clock;
   logger?: Logger;
@@ -75,8 +86,23 @@ export interface IpsecSetup {
 
 /** The configuration loaded, the connection chosen, and the backend ready for a VpnTunnel. */
 export async function prepareIpsec(o: IpsecSetup): Promise<{ backend: IpsecBackend; warnings: string[] }> {
-  const config = typeof o.config === 'string' ? await loadIpsecConfig(o.config) : o.config;
-  const conn = findConnection(config, o.connection);
+  const names = o.names ?? LIBRARY_NAMES;
+  const env = o.env ?? process.env;
+  let config: IpsecConfig;
+  if (o.server !== undefined) {
+    if (o.config !== undefined) throw new VpnError('USAGE', `${names.server} builds the connection itself: give either a configuration file or ${names.server} and its settings, not both`);
+    config = quickIpsecConfig({ ...o, server: o.server, eapPassword: o.eapPassword ?? (o.eapUser !== undefined ? o.password ?? env.VPNPROXY_PASSWORD : undefined) }, names, o.names ? 'command line' : 'connect() options');
+  } else {
+    if (o.config === undefined) throw new VpnError('USAGE', `IPsec needs a configuration (swanctl.conf or .sswan) or ${names.server}`);
+    const given = (Object.keys(names) as (keyof QuickNames)[]).filter((k) => k !== 'server' && k !== 'eapPassword' && o[k] !== undefined);
+    if (given.length > 0) throw new VpnError('USAGE', `${given.map((k) => names[k]).join(', ')} only go with ${names.server} (no configuration file); ${typeof o.config === 'string' ? o.config : 'the configuration'} has its own`);
+    config = typeof o.config === 'string' ? await loadIpsecConfig(o.config) : o.config;
+  }
+  let conn = findConnection(config, o.connection);
+  if (conn.kind === 'ike') {
+    const howToGive = o.howToGive ?? 'as ipsec.username / ipsec.password, or VPNPROXY_USERNAME / VPNPROXY_PASSWORD';
+    ({ config, conn } = supplyCredentials(config, conn, { username: o.username ?? env.VPNPROXY_USERNAME, password: o.password ?? env.VPNPROXY_PASSWORD, howToGive }));
+  }
   const warnings = [...config.warnings];
   const common = { createTransport: o.createTransport, clock: o.clock, logger: o.logger };
   if (conn.kind === 'manual') {

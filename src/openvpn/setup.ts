@@ -4,7 +4,7 @@
  * same way by both.
  */
 import { readFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readUserPassFile } from '../util/credentials.js';
 import { VpnError } from '../errors.js';
 import { createTransport as defaultTransport } from '../transport/index.js';
 import type { Transport, TransportOptions } from '../transport/types.js';
@@ -57,17 +57,7 @@ export async function resolveCredentials(
   profile: OpenVpnProfile,
   given: { username?: string; password?: string; file?: string; env?: NodeJS.ProcessEnv } = {},
 ): Promise<{ username: string; password: string } | undefined> {
-  if (given.file) {
-    let text: string;
-    try {
-      text = await readFile(given.file, 'utf8');
-    } catch (e) {
-      throw new VpnError('USAGE', `cannot read --auth-user-pass file ${given.file}: ${(e as Error).message}`);
-    }
-    const [username = '', password = ''] = text.split(/\r?\n/);
-    if (!username) throw new VpnError('USAGE', `--auth-user-pass file ${given.file} has no username on its first line`);
-    return { username, password };
-  }
+  if (given.file) return readUserPassFile(given.file);
   const env = given.env ?? process.env;
   const aup = profile.authUserPass;
   const username = given.username ?? aup?.username ?? (aup ? env.VPNPROXY_USERNAME : undefined);

@@ -7,13 +7,14 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { isIP } from 'node:net';
-import type { X509Certificate } from 'node:crypto';
+import type { KeyObject, X509Certificate } from 'node:crypto';
 import { innerMtu } from '../esp-sa.js';
 import { VpnError } from '../../errors.js';
-import type { AuthRound, CertSource, ChildConfig, IkeConnection, IpsecConfig } from '../config.js';
+import type { AuthRound, CertSource, ChildConfig, IkeConnection, IpsecConfig, PrivateKeySecret } from '../config.js';
 import { IdType } from '../../wire/ike-constants.js';
 import { certsFromBytes, keyMatchesCert, loadPrivateKey, oneLine, parseCertificate, subjectDer } from './certs.js';
 import type { LocalAuth, RemoteAuth } from './types.js';
+import { readPkcs12 } from './pkcs12.js';
 import type { IdPayload } from '../../wire/ike-payloads.js';
 import { findPsk, identityText, parseIdentity } from './identity.js';
 import { parseEspProposals, parseIkeProposals, type EspOffer, type IkeOffer } from './proposals.js';
@@ -48,8 +49,8 @@ const unsupported = (where: string, msg: string) => new VpnError('PROFILE_UNSUPP
 export function planIke(config: IpsecConfig, conn: IkeConnection, warnings: string[]): IkePlan {
   const where = conn.where;
   const at = (key: string) => conn.locations[key] ?? where;
-  if (conn.local.length !== 1) throw unsupported(where, `connection ${conn.name} has ${conn.local.length} local authentication rounds; only one (auth = psk) is supported yet`);
-  if (conn.remote.length !== 1) throw unsupported(where, `connection ${conn.name} has ${conn.remote.length} remote authentication rounds; only one (auth = psk) is supported yet`);
+  if (conn.local.length !== 1) throw unsupported(where, `connection ${conn.name} has ${conn.local.length} local authentication rounds; only one is supported yet (a certificate, a PSK or EAP)`);
+  if (conn.remote.length !== 1) throw unsupported(where, `connection ${conn.name} has ${conn.remote.length} remote authentication rounds; only one is supported yet`);
   const local = conn.local[0]!;
   const remote = conn.remote[0]!;
   if (local.auth === 'eap' && local.eapMethod !== undefined && local.eapMethod !== 'mschapv2') throw unsupported(local.where, `local.auth = ${local.authRaw}: only EAP-MSCHAPv2 is supported`);
@@ -74,10 +75,17 @@ export function planIke(config: IpsecConfig, conn: IkeConnection, warnings: stri
   let localAuth: LocalAuth = { kind: 'psk' };
   let remoteAuth: RemoteAuth = { kind: 'psk' };
   if (local.auth === 'pubkey') {
-    const certs = local.certs.flatMap((c) => readCerts(c, local.where));
-    if (certs.length === 0) throw new VpnError('PROFILE_SYNTAX', `${local.where}: local.auth = ${local.authRaw} needs our certificate (local.certs = FILE, in x509/)`);
-    const ee = parseCertificate(certs[0]!, `${local.where}: ${sourceName(local.certs[0]!)}`);
-    const key = findPrivateKey(config, ee, local.where);
+    const p12 = config.secrets.privateKeys.find((k) => k.type === 'pkcs12');
+    let certs: Uint8Array[];
+    let ee: X509Certificate;
+    let key: KeyObject;
+    if (local.certs.length === 0 && p12) ({ certs, ee, key } = pkcs12Identity(p12, local.where));
+    else {
+      certs = local.certs.flatMap((c) => readCerts(c, local.where));
+      if (certs.length === 0) throw new VpnError('PROFILE_SYNTAX', `${local.where}: local.auth = ${local.authRaw} needs our certificate (local.certs = FILE, in x509/)`);
+      ee = parseCertificate(certs[0]!, `${local.where}: ${sourceName(local.certs[0]!)}`);
+      key = findPrivateKey(config, ee, local.where);
+    }
     localAuth = { kind: 'pubkey', certs, key };
     localId ??= { type: IdType.DER_ASN1_DN, data: new Uint8Array(subjectDer(ee)) };
     pskName = `certificate '${oneLine(ee.subject)}'`;
@@ -184,4 +192,23 @@ function findPrivateKey(config: IpsecConfig, cert: X509Certificate, where: strin
     if (keyMatchesCert(key, cert)) return key;
   }
   throw new VpnError('PROFILE_SYNTAX', `${where}: no private key for our certificate '${oneLine(cert.subject)}' (put it in private/ or list it in secrets { private-NAME { file = … } })`);
+}
+
+/**
+ * Our certificate and key from a PKCS#12 container (a .sswan profile's local.p12, or secrets.pkcs12…): the
+ * certificate whose public key is the container's key first, then the container's other certificates that are
+ * not self-signed (intermediates), for the gateway to build the chain.
+ */
+function pkcs12Identity(p12: PrivateKeySecret, where: string): { certs: Uint8Array[]; ee: X509Certificate; key: KeyObject } {
+  const what = `${p12.where}: ${p12.file ?? p12.name}`;
+  const bytes = p12.data ?? readSource({ file: p12.file! }, p12.where);
+  const { certs, keys } = readPkcs12(bytes, p12.passphrase ?? '', what);
+  const parsed = certs.map((c) => ({ der: c, x: parseCertificate(c, what) }));
+  for (const key of keys) {
+    const ee = parsed.find((c) => keyMatchesCert(key, c.x));
+    if (!ee) continue;
+    const others = parsed.filter((c) => c !== ee && c.x.subject !== c.x.issuer).map((c) => c.der);
+    return { certs: [ee.der, ...others], ee: ee.x, key };
+  }
+  throw new VpnError('PROFILE_FILE', `${what}: the PKCS#12 container holds ${keys.length === 0 ? 'no private key' : certs.length === 0 ? 'no certificate' : 'no certificate for its private key'} (it must hold our certificate and its key)`);
 }

@@ -76,11 +76,12 @@ test('one command word per protocol: common options once, each protocol its own 
   assert.deepEqual(o.httpProxy, { host: '127.0.0.1', port: 9000 });
   const i = parseCommandLine(['ipsec', 'swanctl.conf', '--connection', 'office', '--ping', '10.0.0.1']) as VpnCommand;
   assert.equal(i.protocol.name, 'ipsec');
-  assert.deepEqual(i.protocolFlags, { connection: 'office' });
+  assert.deepEqual(i.protocolFlags, { connection: 'office', authUserPassFile: undefined });
   assert.equal(i.ping, '10.0.0.1');
-  usageError(() => parseCommandLine(['ipsec', 'swanctl.conf', '--auth-user-pass', 'x']), /auth-user-pass/);
+  usageError(() => parseCommandLine(['ipsec', 'swanctl.conf', '--no-tls-ekm']), /no-tls-ekm/);
   usageError(() => parseCommandLine(['openvpn', 'p.ovpn', '--connection', 'x']), /connection/);
-  usageError(() => parseCommandLine(['ipsec']), /exactly one swanctl\.conf/);
+  usageError(() => parseCommandLine(['ipsec']), /takes a swanctl\.conf or \.sswan profile, or --server/);
+  usageError(() => parseCommandLine(['ipsec', 'a.conf', 'b.conf']), /exactly one swanctl\.conf/);
   for (const s of ['vpnproxy openvpn PROFILE.ovpn', 'vpnproxy ipsec swanctl.conf', '--connection NAME', '--no-tls-ekm']) assert.ok(HELP.includes(s), `HELP shows ${s}`);
   assert.ok(HELP.indexOf('--http-proxy') < HELP.indexOf('--auth-user-pass'), 'common options first, then each protocol');
 });
