@@ -77,6 +77,8 @@ export interface EspOffer {
   readonly suites: readonly EspSuite[];
   /** ESN transform IDs offered (0 = no ESN, 1 = ESN). */
   readonly esn: readonly number[];
+  /** Key exchange groups for PFS in CREATE_CHILD_SA (empty: none); never sent in IKE_AUTH. */
+  readonly groups: readonly number[];
 }
 
 // ---------------------------------------------------------------- the algorithm tables
@@ -224,10 +226,12 @@ export function parseEspProposals(keywords: readonly string[], where?: string): 
     const encrs: string[] = [];
     const integs: string[] = [];
     const esn: number[] = [];
+    const groups: number[] = [];
     for (const t of keyword.toLowerCase().split('-')) {
       if (t === 'esn') esn.push(EsnId.ESN);
       else if (t === 'noesn') esn.push(EsnId.NO_ESN);
-      else if (GROUP_TOKENS[t] !== undefined || t === 'none') continue; // CREATE_CHILD_SA only
+      else if (GROUP_TOKENS[t] !== undefined) groups.push(GROUP_TOKENS[t]); // CREATE_CHILD_SA only
+      else if (t === 'none') continue;
       else if (ENCR_TOKENS[t] || t === 'null') encrs.push(t === 'null' ? 'null' : t);
       else if (INTEG_TOKENS[t]) integs.push(t);
       else throw unsupportedToken('ESP', keyword, t, where);
@@ -245,7 +249,7 @@ export function parseEspProposals(keywords: readonly string[], where?: string): 
       }
     }
     const esnIds = esn.length > 0 ? uniq(esn, String) : [EsnId.NO_ESN];
-    for (const suites of [aead, classic]) if (suites.length > 0) out.push({ keyword, suites: uniq(suites, (s) => s.name), esn: esnIds });
+    for (const suites of [aead, classic]) if (suites.length > 0) out.push({ keyword, suites: uniq(suites, (s) => s.name), esn: esnIds, groups: uniq(groups, String) });
   }
   return out;
 }
@@ -296,19 +300,29 @@ export function ikeSaProposals(offers: readonly IkeOffer[], group?: number): Sen
   return { proposals, offers: used };
 }
 
-/** The SA payload's proposals for the CHILD_SA in IKE_AUTH, with our inbound SPI. */
-export function espSaProposals(offers: readonly EspOffer[], spi: number): Proposal[] {
+/** The offers espSaProposals() turns into proposals for `group` (all of them without one), in the same order. */
+export function espOffersWith(offers: readonly EspOffer[], group?: number): readonly EspOffer[] {
+  return group === undefined ? offers : offers.filter((o) => o.groups.includes(group));
+}
+
+/**
+ * The SA payload's proposals for a CHILD_SA with our inbound SPI: in IKE_AUTH without key exchange groups; in
+ * CREATE_CHILD_SA with `group` (PFS) only the offers that have it, that group first.
+ */
+export function espSaProposals(offers: readonly EspOffer[], spi: number, group?: number): Proposal[] {
+  offers = espOffersWith(offers, group);
   const spiBytes = Uint8Array.of(spi >>> 24, (spi >>> 16) & 0xff, (spi >>> 8) & 0xff, spi & 0xff);
   return offers.map((o, i) => {
     const t = o.suites.map(transformsOf);
     const encr = uniq(t, (x) => `${x.encr}/${x.keyBits}`).map((x) => tf(TransformType.ENCR, x.encr, x.keyBits));
     const integ = uniq(t.filter((x) => x.integ !== undefined), (x) => String(x.integ)).map((x) => tf(TransformType.INTEG, x.integ!));
-    return { number: i + 1, protocol: ProtocolId.ESP, spi: spiBytes, transforms: [...encr, ...integ, ...o.esn.map((e) => tf(TransformType.ESN, e))] };
+    const dh = group === undefined ? [] : [group, ...o.groups.filter((g) => g !== group)].map((g) => tf(TransformType.DH, g));
+    return { number: i + 1, protocol: ProtocolId.ESP, spi: spiBytes, transforms: [...encr, ...integ, ...dh, ...o.esn.map((e) => tf(TransformType.ESN, e))] };
   });
 }
 
 /** A group as strongSwan's logs name it: MODP_2048, ECP_256, CURVE_25519. */
-const ssGroupName = (id: number): string => (id === 31 ? 'CURVE_25519' : groupName(id).replace('-', '_'));
+export const ssGroupName = (id: number): string => (id === 31 ? 'CURVE_25519' : groupName(id).replace('-', '_'));
 
 /** Our offer as text for error messages: the keywords as configured (after `default` expansion). */
 export function describeOffers(offers: readonly { keyword: string }[]): string {
@@ -333,12 +347,12 @@ function notOffered(t: Transform): VpnError {
 }
 
 /** Checks the responder's SA payload of IKE_SA_INIT against what we sent and returns the suite. */
-export function chooseIkeSuite(sent: SentIkeProposals, reply: readonly Proposal[]): IkeSuite {
+export function chooseIkeSuite(sent: SentIkeProposals, reply: readonly Proposal[], rekey = false): IkeSuite {
   if (reply.length !== 1) throw new VpnError('PROTOCOL', `the gateway's SA payload has ${reply.length} proposals, expected exactly one`);
   const p = reply[0]!;
   const idx = sent.proposals.findIndex((s) => s.number === p.number);
   if (idx < 0 || p.protocol !== ProtocolId.IKE) throw new VpnError('PROTOCOL', `the gateway chose proposal #${p.number} (protocol ${p.protocol}), which we did not send`);
-  if (p.spi.length !== 0) throw new VpnError('PROTOCOL', 'the gateway sent an SPI in its IKE_SA_INIT proposal');
+  if (rekey ? p.spi.length !== 8 : p.spi.length !== 0) throw new VpnError('PROTOCOL', rekey ? `the gateway's IKE rekey proposal has an SPI of ${p.spi.length} bytes, not 8` : 'the gateway sent an SPI in its IKE_SA_INIT proposal');
   const offer = sent.offers[idx]!;
   const aead = offer.encrs[0]!.aead !== undefined;
   const m = onePerType(p, aead ? [TransformType.ENCR, TransformType.PRF, TransformType.DH] : [TransformType.ENCR, TransformType.PRF, TransformType.INTEG, TransformType.DH], aead ? [TransformType.INTEG] : []);
@@ -361,14 +375,17 @@ export function chooseIkeSuite(sent: SentIkeProposals, reply: readonly Proposal[
 }
 
 /** The CHILD_SA the responder chose in IKE_AUTH: the ESP suite, ESN and its inbound SPI (our outbound). */
-export function chooseEspSuite(sent: readonly Proposal[], offers: readonly EspOffer[], reply: readonly Proposal[]): { suite: EspSuite; esn: boolean; spi: number } {
+export function chooseEspSuite(sent: readonly Proposal[], offers: readonly EspOffer[], reply: readonly Proposal[]): { suite: EspSuite; esn: boolean; spi: number; group?: number } {
   if (reply.length !== 1) throw new VpnError('PROTOCOL', `the gateway's CHILD_SA SA payload has ${reply.length} proposals, expected exactly one`);
   const p = reply[0]!;
   const idx = sent.findIndex((s) => s.number === p.number);
   if (idx < 0 || p.protocol !== ProtocolId.ESP) throw new VpnError('PROTOCOL', `the gateway chose ESP proposal #${p.number} (protocol ${p.protocol}), which we did not send`);
   if (p.spi.length !== 4) throw new VpnError('PROTOCOL', `the gateway's ESP proposal has an SPI of ${p.spi.length} bytes`);
+  const sentDh = sent[idx]!.transforms.filter((t) => t.type === TransformType.DH).map((t) => t.id);
   const offer = offers[idx]!;
-  const m = onePerType(p, [TransformType.ENCR, TransformType.ESN], [TransformType.INTEG]);
+  const m = onePerType(p, sentDh.length > 0 ? [TransformType.ENCR, TransformType.ESN, TransformType.DH] : [TransformType.ENCR, TransformType.ESN], [TransformType.INTEG]);
+  const dhT = m.get(TransformType.DH);
+  if (dhT && !sentDh.includes(dhT.id)) throw notOffered(dhT);
   const et = m.get(TransformType.ENCR)!;
   const it = m.get(TransformType.INTEG);
   let suite: EspSuite;
@@ -382,5 +399,5 @@ export function chooseEspSuite(sent: readonly Proposal[], offers: readonly EspOf
   if (!offer.esn.includes(esnT.id)) throw notOffered(esnT);
   const spi = ((p.spi[0]! << 24) | (p.spi[1]! << 16) | (p.spi[2]! << 8) | p.spi[3]!) >>> 0;
   if (spi < 256) throw new VpnError('PROTOCOL', `the gateway chose the reserved ESP SPI ${spi}`);
-  return { suite, esn: esnT.id === EsnId.ESN, spi };
+  return { suite, esn: esnT.id === EsnId.ESN, spi, group: dhT?.id };
 }
