@@ -328,7 +328,7 @@ for (const [ike, esp, text] of [
     const init = r.seen[0]!;
     assert.equal(init.header.flags, IkeFlags.INITIATOR);
     const types = init.payloads.map((x) => (x.type === PayloadType.NOTIFY ? parseNotify(x.body).type : x.type));
-    assert.deepEqual(types, [PayloadType.SA, PayloadType.KE, PayloadType.NONCE, NotifyType.NAT_DETECTION_SOURCE_IP, NotifyType.NAT_DETECTION_DESTINATION_IP]);
+    assert.deepEqual(types, [PayloadType.SA, PayloadType.KE, PayloadType.NONCE, NotifyType.NAT_DETECTION_SOURCE_IP, NotifyType.NAT_DETECTION_DESTINATION_IP, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED]);
     assert.equal(i.deadline(), undefined, 'nothing outstanding');
   });
 }
