@@ -22,6 +22,12 @@
  * §3.3). After the IKE_AUTH exchange the initiator answers the gateway's INFORMATIONAL requests (DPD: empty;
  * DELETE of the IKE SA or of the CHILD_SA: the IKE SA ends) and refuses CREATE_CHILD_SA (rekeying comes
  * later); close() sends a DELETE of the IKE SA.
+ *
+ * IKE fragmentation (RFC 7383, fragments.ts): unless fragmentation = no, IKE_SA_INIT carries
+ * N(IKEV2_FRAGMENTATION_SUPPORTED); when the gateway sent it too, an SK message over the limit (a 1280-byte
+ * datagram) goes out as SKF fragments (not with fragmentation = accept), and the gateway's SKF fragments are
+ * authenticated and reassembled, responses and requests each in their own reassembler. A retransmitted
+ * fragmented request from the gateway is answered once, on its first fragment, with every cached fragment.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createKeyExchange as defaultKeyExchange, groupName, type KeyExchange } from '../../crypto/dh.js';

@@ -12,6 +12,10 @@
  *
  * Which keys: the original initiator seals with SK_ei/SK_ai and opens with SK_er/SK_ar; the caller passes
  * one direction's keys.
+ *
+ * sealEncrypted/openEncrypted do the same for any encrypted payload whose body may start with bytes before the
+ * IV: the Encrypted Fragment payload SKF (RFC 7383 §2.5) puts Fragment Number and Total Fragments there, inside
+ * the AAD/ICV (fragments.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { aeadOpenRaw, aeadSealInto } from '../../crypto/aead.js';
