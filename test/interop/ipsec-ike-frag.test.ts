@@ -106,7 +106,15 @@ test(
       assert.match(cli.stderr, /sending IKE_AUTH request 1 in \d+ fragments/);
       assert.match(cli.stderr, /reassembled IKE_AUTH response 1 \(\d+ bytes\)/);
       assert.match(cli.stderr, /the gateway's certificate 'CN=server\.lab' is valid for 'server\.lab'/);
+      // with AES-GCM (no padding) both sides count the same bytes: what one split, the other put back together
+      const theirSplit = /splitting IKE message \((\d+) bytes\)/.exec(log)![1];
+      const ourJoin = /reassembled IKE_AUTH response 1 \((\d+) bytes\)/.exec(cli.stderr)![1];
+      assert.equal(ourJoin, theirSplit);
+      const ourSplit = /sending IKE_AUTH request 1 in \d+ fragments \((\d+) bytes unfragmented/.exec(cli.stderr)![1];
+      const theirJoin = /reassembled fragmented IKE message \((\d+) bytes\)/.exec(log)![1];
+      assert.equal(theirJoin, ourSplit);
       for (const line of log.split('\n').filter((l) => /splitting IKE message|reassembled fragmented|EF\(\d+\/\d+\)|received fragment #/.test(l))) t.diagnostic(`charon: ${line}`);
+      for (const line of cli.stderr.split('\n').filter((l) => /fragment/.test(l))) t.diagnostic(`ours: ${line.replace(/^\S+ /, '')}`);
 
       let vpn: Vpn | undefined;
       try {

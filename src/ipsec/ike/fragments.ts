@@ -20,7 +20,7 @@
 import { VpnError, WireError } from '../../errors.js';
 import { PayloadType } from '../../wire/ike-constants.js';
 import { buildInnerPayloads, parseIkeMessage, parseInnerPayloads, IKE_HEADER_LENGTH, GENERIC_PAYLOAD_HEADER_LENGTH, type IkeHeader, type IkeHeaderFields, type IkeMessage, type IkePayload } from '../../wire/ike.js';
-import { maxPlainInBody, openEncrypted, sealEncrypted, type SealOptions, type SkAlgorithms, type SkKeys } from './sk.js';
+import { maxPlainInBody, openEncrypted, sealEncrypted, skBodyLength, type SealOptions, type SkAlgorithms, type SkKeys } from './sk.js';
 
 /** strongSwan's default charon.fragment_size: the largest IP datagram an IKE fragment may make. */
 export const DEFAULT_FRAGMENT_DATAGRAM = 1280;
@@ -89,7 +89,15 @@ export function openFragment(raw: Uint8Array, msg: IkeMessage, a: SkAlgorithms, 
 /** What a fragment did: kept (more to come), or completed the message. */
 export type FragmentOutcome =
   | { done: false; number: number; total: number; have: number }
-  | { done: true; number: number; total: number; header: IkeHeader; inner: IkePayload[]; length: number };
+  | {
+      done: true;
+      number: number;
+      total: number;
+      header: IkeHeader;
+      inner: IkePayload[];
+      /** The size of the message as one SK message (minimal padding): what the sender split (strongSwan logs the same). */
+      length: number;
+    };
 
 interface Collecting {
   messageId: number;
@@ -154,6 +162,6 @@ export class FragmentReassembler {
       off += p.length;
     }
     const header: IkeHeader = { ...h, spiI: Uint8Array.from(h.spiI), spiR: Uint8Array.from(h.spiR), nextPayload: PayloadType.SK };
-    return { done: true, number: f.number, total: c.total, header, inner: parseInnerPayloads(plain, c.innerNext), length: IKE_HEADER_LENGTH + length };
+    return { done: true, number: f.number, total: c.total, header, inner: parseInnerPayloads(plain, c.innerNext), length: IKE_HEADER_LENGTH + GENERIC_PAYLOAD_HEADER_LENGTH + skBodyLength(this.a, length) };
   }
 }

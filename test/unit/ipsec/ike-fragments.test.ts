@@ -14,7 +14,7 @@ import { WireError } from '../../../src/errors.js';
 import { PeerRequests, Requests } from '../../../src/ipsec/ike/exchange.js';
 import { DEFAULT_FRAGMENT_DATAGRAM, FragmentReassembler, IPV4_UDP_MARKER_OVERHEAD, MAX_FRAGMENTS, ikeMessageLimit, openFragment, sealFragments } from '../../../src/ipsec/ike/fragments.js';
 import { parseIkeProposals } from '../../../src/ipsec/ike/proposals.js';
-import { sealEncrypted, type SkAlgorithms, type SkKeys } from '../../../src/ipsec/ike/sk.js';
+import { sealEncrypted, sealMessage, skBodyLength, type SkAlgorithms, type SkKeys } from '../../../src/ipsec/ike/sk.js';
 import { ManualClock } from '../../../src/util/clock.js';
 import { IkeExchange, IkeFlags, PayloadType } from '../../../src/wire/ike-constants.js';
 import { IKE_HEADER_LENGTH, buildInnerPayloads, parseIkeMessage, type IkeHeaderFields, type IkePayload } from '../../../src/wire/ike.js';
@@ -85,7 +85,8 @@ for (const kw of SUITES) {
     for (const f of frags) done = r.add(f);
     assert.ok(done && done.done);
     same(done.inner, inner);
-    assert.equal(done.length, IKE_HEADER_LENGTH + innerLen);
+    assert.equal(done.length, IKE_HEADER_LENGTH + 4 + skBodyLength(a, innerLen), 'the size as one SK message');
+    if (a.encr.aead) assert.equal(done.length, sealMessage(header, inner, a, k).length);
     assert.equal(done.header.messageId, 1);
   });
 }
