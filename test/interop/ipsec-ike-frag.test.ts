@@ -4,7 +4,8 @@
  * response is far over charon's 1280-byte fragment_size and it sends it as SKF fragments); our client trusts
  * only the root CA and authenticates with an RSA 4096 client certificate plus its own intermediate, so our
  * IKE_AUTH request needs fragments too. `vpnproxy ipsec FILE --ping` gets its replies, 3 MB move byte-exact
- * through the library's HTTP proxy, and charon's log shows it split its response and reassembled our request.
+ * through the library's HTTP proxy, and charon's log shows it split its response and reassembled our request
+ * (AES-GCM, then once more with AES-CBC + HMAC-SHA256 for the IKE SA).
  * With fragmentation = no we announce nothing and charon sends the big response unfragmented (the lab's
  * links carry IP fragments, so that connects too).
  */
@@ -18,7 +19,7 @@ import { createChainPki, detSha256, run, withLab, type ChainPki, type Lab } from
 import type { StrongSwanResponder } from '../lab/strongswan.js';
 import { CliProcess } from './cli-helpers.js';
 
-async function clientConfig(lab: Lab, ss: StrongSwanResponder, chain: ChainPki, name: string, fragmentation: string): Promise<string> {
+async function clientConfig(lab: Lab, ss: StrongSwanResponder, chain: ChainPki, name: string, fragmentation: string, proposals = 'aes128gcm16-prfsha256-ecp256, aes128-sha256-modp2048'): Promise<string> {
   const text = `# our client for the lab's strongSwan with a certificate chain (${name})
 connections {
   lab {
@@ -26,7 +27,7 @@ connections {
     remote_addrs = ${ss.address}
     vips = 0.0.0.0
     fragmentation = ${fragmentation}
-    proposals = aes128gcm16-prfsha256-ecp256, aes128-sha256-modp2048
+    proposals = ${proposals}
     local {
       auth = pubkey
       certs = ${chain.client.bundle}
@@ -127,6 +128,21 @@ test(
       } finally {
         await vpn?.close();
       }
+    });
+
+    await t.test('fragmentation = yes with AES-CBC + HMAC-SHA256 for the IKE SA: both directions fragmented, ping', async () => {
+      const file = await clientConfig(lab, ss, chain, 'frag-cbc', 'yes', 'aes128-sha256-modp2048');
+      const from = ss.log().length;
+      const cli = new CliProcess(['ipsec', file, '--ping', web, '--count', '2', '--interval', '0.3', '--log-level', 'debug']);
+      const r = await cli.waitExit(60_000);
+      const log = logSince(ss, from);
+      assert.equal(r.code, 0, `${cli.stderr}\n--- charon:\n${log.split('\n').slice(-60).join('\n')}`);
+      assert.match(cli.stdout, /2 packets transmitted, 2 received, 0% packet loss/);
+      assert.match(log, /selected proposal: IKE:AES_CBC_128\/HMAC_SHA2_256_128/);
+      assert.match(log, /reassembled fragmented IKE message/);
+      assert.match(log, /generating IKE_AUTH response 1 \[ EF\(1\/\d+\) \]/);
+      assert.match(cli.stderr, /sending IKE_AUTH request 1 in \d+ fragments/);
+      assert.match(cli.stderr, /reassembled IKE_AUTH response 1/);
     });
 
     await t.test('fragmentation = no: no FRAG_SUP from us, charon sends its response whole', async () => {
