@@ -130,6 +130,7 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
       tsr: tsr.selectors,
       vip: p.vip,
       retransmit: this.opts.retransmit,
+      fragmentation: p.fragmentation,
       random: this.opts.random,
       logger: this.log,
     });

@@ -129,7 +129,7 @@ test(
       assert.equal(r.code, 0, cli.stderr);
       assert.match(cli.stdout, /3 packets transmitted, 3 received, 0% packet loss/);
       assert.match(cli.stderr, new RegExp(`tunnel up via ${ss.address.replace(/\./g, '\\.')}:4500/udp: address 10\\.\\d+\\.6\\.\\d+, cipher aes128gcm16`));
-      assert.match(cli.stderr, /sending IKE_SA_INIT request 0 \[ SA KE NONCE N\(NAT_DETECTION_SOURCE_IP\) N\(NAT_DETECTION_DESTINATION_IP\) \]/);
+      assert.match(cli.stderr, /sending IKE_SA_INIT request 0 \[ SA KE NONCE N\(NAT_DETECTION_SOURCE_IP\) N\(NAT_DETECTION_DESTINATION_IP\) N\(IKEV2_FRAGMENTATION_SUPPORTED\) \]/);
       assert.match(cli.stderr, /received IKE_AUTH response 1 \[ IDr AUTH\(SHARED_KEY_MIC\) CP SA TSi TSr \]/);
       const log = ss.log();
       assert.match(log, /selected proposal: IKE:AES_GCM_16_128\/PRF_HMAC_SHA2_256\/ECP_256/);

@@ -54,7 +54,7 @@ export {
   type RelayCounters,
   type DirectionCounters,
 } from './impair.js';
-export { createPki, type LabPki, type CertKey } from './pki.js';
+export { createChainPki, createPki, type ChainPki, type LabPki, type CertKey } from './pki.js';
 export { detBytes, detChunks, detSha256, DEFAULT_SEED } from './detbytes.js';
 export { startWebHost } from './webhost.js';
 export { labPrereqs, assertLabPrereqs, LabPrereqError, type LabPrereqs, type LabFeature } from './prereqs.js';

@@ -95,8 +95,8 @@ commonName = supplied
 
 const ossl = (args: string[]) => run('openssl', args, { timeoutMs: 30_000 });
 
-async function genKey(path: string, type: 'ec' | 'rsa'): Promise<void> {
-  const opt = type === 'ec' ? ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-algorithm', 'RSA', '-pkeyopt', 'rsa_keygen_bits:2048'];
+async function genKey(path: string, type: 'ec' | 'rsa' | 'rsa4096'): Promise<void> {
+  const opt = type === 'ec' ? ['-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256'] : ['-algorithm', 'RSA', '-pkeyopt', `rsa_keygen_bits:${type === 'rsa4096' ? 4096 : 2048}`];
   await ossl(['genpkey', ...opt, '-out', path]);
 }
 
@@ -107,7 +107,7 @@ async function makeCa(dir: string, name: string, type: 'ec' | 'rsa', cn: string)
     '-config', join(dir, 'openssl.cnf'), '-extensions', 'v3_ca', '-out', join(dir, `${name}.crt`)]);
 }
 
-async function makeLeaf(dir: string, name: string, type: 'ec' | 'rsa', cn: string, ext: string, ca: string): Promise<CertKey> {
+async function makeLeaf(dir: string, name: string, type: 'ec' | 'rsa' | 'rsa4096', cn: string, ext: string, ca: string): Promise<CertKey> {
   const key = join(dir, `${name}.key`);
   const csr = join(dir, `${name}.csr`);
   const cert = join(dir, `${name}.crt`);
@@ -203,4 +203,72 @@ export async function createPki(dir: string): Promise<LabPki> {
   ]);
   await writeFile(join(dir, 'done'), new Date().toISOString());
   return layout(dir, passphrase);
+}
+
+/**
+ * An RSA chain big enough to need IKE fragmentation at 1280 bytes: a root CA (RSA 2048), one intermediate CA
+ * under it for servers and one for clients (RSA 4096 each), a server certificate (RSA 4096, server.lab) and a
+ * client certificate (RSA 4096, client.lab) under those. `bundle` files hold the end-entity certificate
+ * followed by its intermediate (what a client sends as local.certs). Made only when a test asks for it, in
+ * its own directory; the 4096-bit keys are generated in parallel (a few seconds on the lab machine).
+ */
+export interface ChainPki {
+  dir: string;
+  root: string;
+  serverIntermediate: string;
+  clientIntermediate: string;
+  server: CertKey & { bundle: string };
+  client: CertKey & { bundle: string };
+}
+
+function chainLayout(dir: string): ChainPki {
+  const f = (n: string) => join(dir, n);
+  return {
+    dir,
+    root: f('chain-root.crt'),
+    serverIntermediate: f('chain-im-server.crt'),
+    clientIntermediate: f('chain-im-client.crt'),
+    server: { cert: f('chain-server.crt'), key: f('chain-server.key'), ca: f('chain-im-server.crt'), bundle: f('chain-server-bundle.crt') },
+    client: { cert: f('chain-client.crt'), key: f('chain-client.key'), ca: f('chain-im-client.crt'), bundle: f('chain-client-bundle.crt') },
+  };
+}
+
+async function makeIntermediate(dir: string, name: string, cn: string, parent: string): Promise<void> {
+  await makeLeaf(dir, name, 'rsa4096', cn, 'v3_ca', parent);
+}
+
+/** Creates the chain in `dir` (or returns the existing one if `dir/done` exists). */
+export async function createChainPki(dir: string): Promise<ChainPki> {
+  const c = chainLayout(dir);
+  if (await exists(join(dir, 'done'))) return c;
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'openssl.cnf'), CNF.replaceAll('@DIR@', dir));
+  // The slow part first and all at once: the four 4096-bit keys (the leaves reuse them below).
+  await Promise.all([
+    makeCa(dir, 'chain-root', 'rsa', 'vpnproxy lab chain root CA'),
+    genKey(join(dir, 'chain-im-server.key'), 'rsa4096'),
+    genKey(join(dir, 'chain-im-client.key'), 'rsa4096'),
+    genKey(join(dir, 'chain-server.key'), 'rsa4096'),
+    genKey(join(dir, 'chain-client.key'), 'rsa4096'),
+  ]);
+  const sign = async (name: string, cn: string, ext: string, ca: string) => {
+    const csr = join(dir, `${name}.csr`);
+    await ossl(['req', '-new', '-key', join(dir, `${name}.key`), '-subj', `/CN=${cn}`, '-config', join(dir, 'openssl.cnf'), '-out', csr]);
+    await ossl(['x509', '-req', '-in', csr, '-CA', join(dir, `${ca}.crt`), '-CAkey', join(dir, `${ca}.key`),
+      '-set_serial', `0x${randomBytes(8).toString('hex')}`, '-days', '825', '-sha256',
+      '-extfile', join(dir, 'openssl.cnf'), '-extensions', ext, '-out', join(dir, `${name}.crt`)]);
+  };
+  await Promise.all([
+    sign('chain-im-server', 'vpnproxy lab server intermediate CA', 'v3_ca', 'chain-root'),
+    sign('chain-im-client', 'vpnproxy lab client intermediate CA', 'v3_ca', 'chain-root'),
+  ]);
+  await Promise.all([
+    sign('chain-server', 'server.lab', 'v3_server_rsa', 'chain-im-server'),
+    sign('chain-client', 'client.lab', 'v3_client', 'chain-im-client'),
+  ]);
+  const read = (p: string) => readFile(p, 'utf8');
+  await writeFile(c.server.bundle, (await read(c.server.cert)) + (await read(c.serverIntermediate)));
+  await writeFile(c.client.bundle, (await read(c.client.cert)) + (await read(c.clientIntermediate)));
+  await writeFile(join(dir, 'done'), new Date().toISOString());
+  return c;
 }

@@ -37,6 +37,11 @@ export interface StrongSwanOptions {
   /** Absolute paths of the server's certificate and key (PEM), for auth 'cert' and 'eap'. */
   serverCert?: string;
   serverKey?: string;
+  /**
+   * CA certificates (absolute paths) copied into x509ca/ beside swanctl.conf: intermediates there let charon
+   * build its own chain and send them as CERT payloads after the server certificate.
+   */
+  caCerts?: readonly string[];
   /** Absolute path of the CA certificate that client certificates must chain to (auth 'cert'). */
   clientCa?: string;
   /** EAP users and passwords (auth 'eap'). */
@@ -97,6 +102,10 @@ export class StrongSwanResponder {
     await mkdir(join(this.dir, 'private'), { recursive: true });
     // swanctl loads private keys from private/ beside the --file (secrets.private… only hold their passphrases).
     if (o.serverKey) await copyFile(o.serverKey, join(this.dir, 'private', 'server.key'));
+    if (o.caCerts?.length) {
+      await mkdir(join(this.dir, 'x509ca'), { recursive: true });
+      for (const [i, c] of o.caCerts.entries()) await copyFile(c, join(this.dir, 'x509ca', `ca-${i + 1}.crt`));
+    }
     await writeFile(
       this.confFile,
       `charon {

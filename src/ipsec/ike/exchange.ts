@@ -2,14 +2,14 @@
  * IKEv2 message IDs and retransmission (RFC 7296 §2.1–§2.3), sans-I/O on the caller's clock.
  *
  * Requests: one outstanding request at a time (window size 1; we never send SET_WINDOW_SIZE); only the
- * requester retransmits, byte-identical, with exponential backoff: by default after 1, 2, 4, 8 and 16 s (five
+ * requester retransmits, byte-identical (every fragment again when it went out in fragments, RFC 7383 §2.6.1), with exponential backoff: by default after 1, 2, 4, 8 and 16 s (five
  * retransmissions), and the exchange fails 16 s after the last one, 47 s after the first send, with a
  * HANDSHAKE_TIMEOUT that says what went unanswered. A response is ours only if it carries the R flag, the
  * exchange type and the message ID of the outstanding request.
  *
  * Requests from the peer: their message IDs count separately from ours, from 0. The next expected ID is
  * processed; the previous one is a retransmission, answered with the cached response (byte-identical, not
- * re-encrypted); anything else is dropped.
+ * re-encrypted; all its fragments if it was fragmented); anything else is dropped.
  */
 import { VpnError } from '../../errors.js';
 import { exchangeName } from '../../wire/ike-constants.js';
@@ -42,7 +42,8 @@ export function requestLifetime(p: RetransmitPolicy): number {
 interface Pending {
   exchange: number;
   messageId: number;
-  bytes: Uint8Array;
+  /** The datagrams that make up the request: one message, or its fragments. */
+  datagrams: readonly Uint8Array[];
   /** What the request is, for the timeout message ('IKE_SA_INIT', 'IKE_AUTH', 'INFORMATIONAL (DELETE)'). */
   what: string;
   firstAt: number;
@@ -50,7 +51,7 @@ interface Pending {
   nextAt: number;
 }
 
-export type TimerOutcome = { resend: Uint8Array } | { timeout: VpnError } | undefined;
+export type TimerOutcome = { resend: readonly Uint8Array[] } | { timeout: VpnError } | undefined;
 
 /** Our own requests: message IDs and the retransmission of the one in flight. */
 export class Requests {
@@ -82,20 +83,20 @@ export class Requests {
    * Records a new request that the caller sends now: it takes the next message ID (which the caller put in
    * the header: nextMessageId). Throws if one is still outstanding (window size 1).
    */
-  start(exchange: number, bytes: Uint8Array, now: number, what = exchangeName(exchange)): void {
+  start(exchange: number, datagrams: readonly Uint8Array[], now: number, what = exchangeName(exchange)): void {
     if (this.pending) throw new VpnError('INTERNAL', `IKE request ${what} while ${this.pending.what} is outstanding`);
-    this.pending = { exchange, messageId: this.next, bytes, what, firstAt: now, transmissions: 1, nextAt: now + retransmitDelay(this.policy, 0) };
+    this.pending = { exchange, messageId: this.next, datagrams, what, firstAt: now, transmissions: 1, nextAt: now + retransmitDelay(this.policy, 0) };
     this.next = (this.next + 1) >>> 0;
   }
 
   /**
-   * The outstanding request is replaced by new bytes under the same message ID (IKE_SA_INIT again with a
+   * The outstanding request is replaced by new datagrams under the same message ID (IKE_SA_INIT again with a
    * COOKIE or another key exchange group): its schedule starts over.
    */
-  restart(bytes: Uint8Array, now: number): void {
+  restart(datagrams: readonly Uint8Array[], now: number): void {
     const p = this.pending;
     if (!p) throw new VpnError('INTERNAL', 'no IKE request to restart');
-    this.pending = { ...p, bytes, firstAt: now, transmissions: 1, nextAt: now + retransmitDelay(this.policy, 0) };
+    this.pending = { ...p, datagrams, firstAt: now, transmissions: 1, nextAt: now + retransmitDelay(this.policy, 0) };
   }
 
   /** Whether a response (R flag already checked) with this exchange type and message ID answers ours. */
@@ -114,7 +115,7 @@ export class Requests {
     return this.pending?.nextAt;
   }
 
-  /** Due retransmission (the same bytes again) or the timeout once the retransmissions are used up. */
+  /** Due retransmission (the same datagrams again) or the timeout once the retransmissions are used up. */
   onTimer(now: number): TimerOutcome {
     const p = this.pending;
     if (!p || now < p.nextAt) return undefined;
@@ -127,14 +128,14 @@ export class Requests {
     }
     p.nextAt = now + retransmitDelay(this.policy, p.transmissions);
     p.transmissions++;
-    return { resend: p.bytes };
+    return { resend: p.datagrams };
   }
 }
 
 /** Requests from the peer: the next expected message ID and the cached last response. */
 export class PeerRequests {
   private expected = 0;
-  private cached: { messageId: number; bytes: Uint8Array } | undefined;
+  private cached: { messageId: number; datagrams: readonly Uint8Array[] } | undefined;
 
   get expectedMessageId(): number {
     return this.expected;
@@ -147,13 +148,13 @@ export class PeerRequests {
     return 'old';
   }
 
-  /** Our response to request `messageId` (sent now; kept for retransmissions of the request). */
-  answered(messageId: number, bytes: Uint8Array): void {
-    this.cached = { messageId, bytes };
+  /** Our response to request `messageId` (sent now, as one message or its fragments; kept for retransmissions of the request). */
+  answered(messageId: number, datagrams: readonly Uint8Array[]): void {
+    this.cached = { messageId, datagrams };
     this.expected = (messageId + 1) >>> 0;
   }
 
-  cachedResponse(): Uint8Array | undefined {
-    return this.cached?.bytes;
+  cachedResponse(): readonly Uint8Array[] | undefined {
+    return this.cached?.datagrams;
   }
 }

@@ -22,6 +22,12 @@
  * §3.3). After the IKE_AUTH exchange the initiator answers the gateway's INFORMATIONAL requests (DPD: empty;
  * DELETE of the IKE SA or of the CHILD_SA: the IKE SA ends) and refuses CREATE_CHILD_SA (rekeying comes
  * later); close() sends a DELETE of the IKE SA.
+ *
+ * IKE fragmentation (RFC 7383, fragments.ts): unless fragmentation = no, IKE_SA_INIT carries
+ * N(IKEV2_FRAGMENTATION_SUPPORTED); when the gateway sent it too, an SK message over the limit (a 1280-byte
+ * datagram) goes out as SKF fragments (not with fragmentation = accept), and the gateway's SKF fragments are
+ * authenticated and reassembled, responses and requests each in their own reassembler. A retransmitted
+ * fragmented request from the gateway is answered once, on its first fragment, with every cached fragment.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createKeyExchange as defaultKeyExchange, groupName, type KeyExchange } from '../../crypto/dh.js';
@@ -36,8 +42,9 @@ import { EapMschapv2Client } from './eap-client.js';
 import { deriveChildKeys, deriveIkeKeys, natDetectionHash, pskAuth, signedOctets, type IkeKeys } from '../ike-keys.js';
 import { DEFAULT_RETRANSMIT, PeerRequests, Requests } from './exchange.js';
 import { addressBytes, identityText, sameIdentity, selectorsText } from './identity.js';
-import { cpRequest, describeMessage, errorNotifies, findNotify, firstOfType, notify, notifyFailure, payload, readCpReply } from './messages.js';
+import { cpRequest, describeMessage, exchangeKind, errorNotifies, findNotify, firstOfType, notify, notifyFailure, payload, readCpReply } from './messages.js';
 import { chooseEspSuite, chooseIkeSuite, describeOffers, espSaProposals, firstGroup, ikeSaProposals, offeredGroups, type IkeSuite, type SentIkeProposals } from './proposals.js';
+import { FragmentReassembler, ikeMessageLimit, openFragment, sealFragments, type FragmentOutcome } from './fragments.js';
 import { openMessage, sealMessage, type SkAlgorithms } from './sk.js';
 import type { Established, InitiatorConfig, InitiatorEvent } from './types.js';
 
@@ -83,6 +90,11 @@ export class IkeInitiator {
   private remoteIdText: string | undefined;
   private msk: Uint8Array | undefined;
   private authRound: 'first' | 'eap' | 'final' = 'first';
+  /** Both sides announced FRAGMENTATION_SUPPORTED (RFC 7383): big SK messages go out as SKF fragments. */
+  private peerFragments = false;
+  /** Reassembly of the gateway's fragmented responses and requests (once keys exist, unless fragmentation = no). */
+  private responseFragments: FragmentReassembler | undefined;
+  private requestFragments: FragmentReassembler | undefined;
   private out: InitiatorEvent[] = [];
 
   constructor(config: InitiatorConfig) {
@@ -122,7 +134,7 @@ export class IkeInitiator {
     this.nonceI = Uint8Array.from(this.random(32));
     this.newKeyExchange(firstGroup(this.c.ike));
     const m = this.buildInit();
-    this.requests.start(IkeExchange.IKE_SA_INIT, m, now);
+    this.requests.start(IkeExchange.IKE_SA_INIT, [m], now);
     return this.flush();
   }
 
@@ -159,8 +171,8 @@ export class IkeInitiator {
     if (this.state_ === 'ended') return [];
     const r = this.requests.onTimer(now);
     if (r && 'resend' in r) {
-      this.log.debug(`retransmitting ${this.requests.outstanding?.what ?? 'request'}`);
-      this.out.push({ type: 'send', message: r.resend });
+      this.log.debug(`retransmitting ${this.requests.outstanding?.what ?? 'request'}${r.resend.length > 1 ? ` (all ${r.resend.length} fragments)` : ''}`);
+      for (const message of r.resend) this.out.push({ type: 'send', message });
     } else if (r && 'timeout' in r) {
       if (this.state_ === 'deleting') this.end('user');
       else if (this.state_ === 'established') this.end('ping-restart', r.timeout);
@@ -200,6 +212,7 @@ export class IkeInitiator {
       payload(PayloadType.NONCE, buildNonce(this.nonceI)),
       notify(NotifyType.NAT_DETECTION_SOURCE_IP, fakeSrc),
       notify(NotifyType.NAT_DETECTION_DESTINATION_IP, dst),
+      ...(this.fragmentation() !== 'no' ? [notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED)] : []),
       ...(this.usesCerts() ? [notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, Uint8Array.of(0, HashAlgorithm.SHA2_256, 0, HashAlgorithm.SHA2_384, 0, HashAlgorithm.SHA2_512))] : []),
     ];
     const header: IkeHeaderFields = { spiI: this.spiI, spiR: ZERO_SPI, exchange: IkeExchange.IKE_SA_INIT, flags: IkeFlags.INITIATOR, messageId: 0 };
@@ -220,7 +233,7 @@ export class IkeInitiator {
       if (++this.cookieRounds > MAX_INIT_RETRIES) throw new VpnError('PROTOCOL', `the gateway asked for a COOKIE ${this.cookieRounds} times`);
       this.cookie = Uint8Array.from(cookie.data);
       this.log.info('the gateway asked for a COOKIE; sending IKE_SA_INIT again with it');
-      this.requests.restart(this.buildInit(), now);
+      this.requests.restart([this.buildInit()], now);
       return;
     }
     const invalidKe = findNotify(p, NotifyType.INVALID_KE_PAYLOAD);
@@ -235,7 +248,7 @@ export class IkeInitiator {
       if (++this.keRetries > MAX_INIT_RETRIES) throw new VpnError('PROTOCOL', `the gateway keeps refusing our key exchange (INVALID_KE_PAYLOAD, last for group ${group})`);
       this.log.info(`the gateway wants key exchange group ${groupName(group)} (INVALID_KE_PAYLOAD); sending IKE_SA_INIT again`);
       this.newKeyExchange(group);
-      this.requests.restart(this.buildInit(), now);
+      this.requests.restart([this.buildInit()], now);
       return;
     }
     const errs = errorNotifies(p);
@@ -270,6 +283,11 @@ export class IkeInitiator {
     this.initResponse = Uint8Array.from(raw);
     const sha = findNotify(p, NotifyType.SIGNATURE_HASH_ALGORITHMS);
     if (sha) this.peerHashes = parseHashAlgorithms(sha.data);
+    if (this.fragmentation() !== 'no') {
+      this.peerFragments = findNotify(p, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) !== undefined;
+      this.responseFragments = new FragmentReassembler(this.sk, { encKey: this.keys_.skEr, integKey: this.keys_.skAr });
+      this.requestFragments = new FragmentReassembler(this.sk, { encKey: this.keys_.skEr, integKey: this.keys_.skAr });
+    }
     this.requests.complete();
     this.log.info(`IKE_SA_INIT done: ${suite.text}, SPIs ${hex(this.spiI)}_i ${hex(this.spiR)}_r`);
     if (this.log.enabled('debug')) {
@@ -336,14 +354,57 @@ export class IkeInitiator {
   private sendRequest(exchange: number, inner: IkePayload[], now: number, what?: string): void {
     const header: IkeHeaderFields = { spiI: this.spiI, spiR: this.spiR, exchange, flags: IkeFlags.INITIATOR, messageId: this.requests.nextMessageId };
     const m = this.seal(header, inner);
-    this.log.debug(`sending ${describeMessage(header, inner)}`);
     this.requests.start(exchange, m, now, what);
-    this.out.push({ type: 'send', message: m });
+    for (const message of m) this.out.push({ type: 'send', message });
   }
 
-  private seal(header: IkeHeaderFields, inner: IkePayload[]): Uint8Array {
+  private fragmentation(): 'yes' | 'accept' | 'no' {
+    return this.c.fragmentation ?? 'yes';
+  }
+
+  /**
+   * The message as datagrams, logged: one SK message, or SKF fragments when both sides support fragmentation,
+   * we may send fragments (fragmentation = yes) and the whole message would exceed the size limit.
+   */
+  private seal(header: IkeHeaderFields, inner: IkePayload[]): Uint8Array[] {
     const k = this.keys_!;
-    return sealMessage(header, inner, this.sk!, { encKey: k.skEi, integKey: k.skAi }, { random: this.random });
+    const keys = { encKey: k.skEi, integKey: k.skAi };
+    const whole = sealMessage(header, inner, this.sk!, keys, { random: this.random });
+    const limit = this.c.fragmentLimit ?? ikeMessageLimit();
+    this.log.debug(`sending ${describeMessage(header, inner)}`);
+    if (whole.length <= limit || !this.peerFragments || this.fragmentation() !== 'yes') return [whole];
+    const frags = sealFragments(header, inner, this.sk!, keys, limit, { random: this.random });
+    this.log.debug(`sending ${exchangeKind(header)} in ${frags.length} fragments (${whole.length} bytes unfragmented, fragments of at most ${limit} bytes)`);
+    return frags;
+  }
+
+  /**
+   * An SKF message (RFC 7383): the next fragment of the message `r` collects. Returns the inner payloads once
+   * the message is whole, else undefined (kept, or dropped with a debug line).
+   */
+  private defragment(r: FragmentReassembler | undefined, raw: Uint8Array, msg: IkeMessage): IkePayload[] | undefined {
+    const what = exchangeKind(msg.header);
+    if (!r) {
+      this.log.debug(`fragment of ${what} dropped: IKE fragmentation is off (fragmentation = no)`);
+      return undefined;
+    }
+    let o: FragmentOutcome | null;
+    try {
+      o = r.add(raw, msg);
+    } catch (e) {
+      this.log.debug(`malformed fragment of ${what} dropped: ${(e as Error).message}`);
+      return undefined;
+    }
+    if (!o) {
+      this.log.debug(`fragment of ${what} dropped (does not verify, a duplicate, or of an older fragmentation)`);
+      return undefined;
+    }
+    if (!o.done) {
+      this.log.debug(`received fragment ${o.number} of ${o.total} of ${what} (${o.have} of ${o.total} so far)`);
+      return undefined;
+    }
+    this.log.debug(`received fragment ${o.number} of ${o.total}, reassembled ${what} (${o.length} bytes)`);
+    return o.inner;
   }
 
   private open(raw: Uint8Array, msg: IkeMessage): IkePayload[] | null {
@@ -353,12 +414,22 @@ export class IkeInitiator {
 
   private onEncryptedResponse(raw: Uint8Array, msg: IkeMessage, now: number): void {
     if (!this.keys_ || !Buffer.from(msg.header.spiR).equals(Buffer.from(this.spiR))) return;
+    if (isFragment(msg)) {
+      const whole = this.defragment(this.responseFragments, raw, msg);
+      if (whole) this.onResponse(msg, whole, now);
+      return;
+    }
     const inner = this.open(raw, msg);
     if (!inner) {
       this.log.debug(`${describeMessage(msg.header, msg.payloads)} does not verify: dropped`);
       return;
     }
+    this.onResponse(msg, inner, now);
+  }
+
+  private onResponse(msg: IkeMessage, inner: IkePayload[], now: number): void {
     this.log.debug(`received ${describeMessage(msg.header, inner)}`);
+    this.responseFragments?.reset();
     this.requests.complete();
     if (this.state_ === 'auth' && msg.header.exchange === IkeExchange.IKE_AUTH) this.onAuthResponse(inner, now);
     else if (this.state_ === 'deleting') this.end('user');
@@ -516,12 +587,28 @@ export class IkeInitiator {
     const h = msg.header;
     const kind = this.peer.classify(h.messageId);
     if (kind === 'old') return;
-    const inner = this.open(raw, msg);
-    if (!inner) return;
-    if (kind === 'retransmit') {
-      const again = this.peer.cachedResponse();
-      if (again) this.out.push({ type: 'send', message: again });
-      return;
+    let inner: IkePayload[] | null | undefined;
+    if (isFragment(msg)) {
+      if (kind === 'retransmit') {
+        // A retransmitted fragmented request: answer once, on its (authenticated) first fragment (RFC 7383 §2.6.1).
+        let f;
+        try {
+          f = this.requestFragments && openFragment(raw, msg, this.sk!, { encKey: this.keys_!.skEr, integKey: this.keys_!.skAr });
+        } catch {
+          f = null;
+        }
+        if (f?.number === 1) this.resendCached();
+        return;
+      }
+      inner = this.defragment(this.requestFragments, raw, msg);
+      if (!inner) return;
+    } else {
+      inner = this.open(raw, msg);
+      if (!inner) return;
+      if (kind === 'retransmit') {
+        this.resendCached();
+        return;
+      }
     }
     this.log.debug(`received ${describeMessage(h, inner)}`);
     let reply: IkePayload[] = [];
@@ -542,13 +629,20 @@ export class IkeInitiator {
     }
     const header: IkeHeaderFields = { spiI: this.spiI, spiR: this.spiR, exchange: h.exchange, flags: IkeFlags.INITIATOR | IkeFlags.RESPONSE, messageId: h.messageId };
     const m = this.seal(header, reply);
-    this.log.debug(`sending ${describeMessage(header, reply)}`);
     this.peer.answered(h.messageId, m);
-    this.out.push({ type: 'send', message: m });
+    for (const message of m) this.out.push({ type: 'send', message });
     if (ending) {
       if (ending.deleteIke) this.deleteAndEnd(now, ending.reason, ending.error);
       else this.end(ending.reason, ending.error);
     }
+  }
+
+  /** The gateway retransmitted its last request: our response again, every datagram of it. */
+  private resendCached(): void {
+    const again = this.peer.cachedResponse();
+    if (!again) return;
+    this.log.debug(`retransmitted request from the gateway: sending our response again${again.length > 1 ? ` (all ${again.length} fragments)` : ''}`);
+    for (const message of again) this.out.push({ type: 'send', message });
   }
 
   /** Tells the gateway the IKE SA is gone (one DELETE, not waited for) and ends. */
@@ -586,5 +680,6 @@ export class IkeInitiator {
   }
 }
 
+const isFragment = (m: IkeMessage) => m.payloads[m.payloads.length - 1]?.type === PayloadType.SKF;
 const be32 = (n: number) => Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
 const copyTs = (t: TrafficSelector): TrafficSelector => ({ ...t, startAddress: Uint8Array.from(t.startAddress), endAddress: Uint8Array.from(t.endAddress) });

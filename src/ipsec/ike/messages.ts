@@ -153,6 +153,11 @@ export function notifyFailure(n: NotifyPayload, exchange: number, ctx: { offered
 }
 
 /** 'IKE_AUTH request 1 [ IDi N(INITIAL_CONTACT) IDr AUTH CP SA TSi TSr ]' for debug logs. */
+/** 'IKE_AUTH response 1': exchange, direction and message ID. */
+export function exchangeKind(h: Pick<IkeHeader, 'exchange' | 'flags' | 'messageId'>): string {
+  return `${exchangeName(h.exchange)} ${h.flags & 0x20 ? 'response' : 'request'} ${h.messageId}`;
+}
+
 export function describeMessage(h: Pick<IkeHeader, 'exchange' | 'flags' | 'messageId'>, payloads: readonly IkePayload[]): string {
   const kind = h.flags & 0x20 ? 'response' : 'request';
   return `${exchangeName(h.exchange)} ${kind} ${h.messageId} [ ${describePayloads(payloads)} ]`;

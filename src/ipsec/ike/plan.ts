@@ -41,6 +41,8 @@ export interface IkePlan {
   readonly keepAlive: number;
   /** The smallest inner MTU over the offered ESP suites for a 1500-byte path (the MTU before we are up). */
   readonly initialMtu: number;
+  /** IKE fragmentation (RFC 7383): fragmentation = force counts as yes (force is about IKEv1). */
+  readonly fragmentation: 'yes' | 'accept' | 'no';
 }
 
 const unsupported = (where: string, msg: string) => new VpnError('PROFILE_UNSUPPORTED', `${where}: ${msg}`);
@@ -115,13 +117,14 @@ export function planIke(config: IpsecConfig, conn: IkeConnection, warnings: stri
   const vip4 = conn.vips.find((v) => isIP(v) === 4);
   if (conn.vips.length === 0) warnings.push(`${where}: connection ${conn.name} sets no vips; requesting a virtual IP anyway (this client needs an address inside the tunnel)`);
   else if (!vip4) warnings.push(`${at('vips')}: vips = ${conn.vips.join(', ')}: only IPv4 virtual IPs are supported; requesting any IPv4 address`);
-  if (conn.fragmentation === 'force') warnings.push(`${at('fragmentation')}: fragmentation = force ignored: IKE fragmentation is not supported yet`);
+  if (conn.fragmentation === 'force') warnings.push(`${at('fragmentation')}: fragmentation = force acts as yes with IKEv2: fragments are sent only to a gateway that announced IKEV2_FRAGMENTATION_SUPPORTED, and only for messages that would exceed 1280 bytes`);
+  const fragmentation = conn.fragmentation === 'force' ? 'yes' : conn.fragmentation;
   if (conn.dpdDelay > 0) warnings.push(`${at('dpd_delay')}: dpd_delay ignored: this client answers the gateway's liveness checks but sends none of its own yet`);
   const ts = [...child.localTs, ...child.remoteTs].filter((t) => t.kind !== 'dynamic' && t.family === 6);
   if (ts.length > 0) warnings.push(`${child.where}: IPv6 traffic selectors ignored (${ts.map((t) => t.raw).join(', ')}): the tunnel carries IPv4 only`);
   const keepAlive = conn.client?.natKeepalive ?? 20;
   const initialMtu = Math.min(...esp.flatMap((o) => o.suites.map((s) => innerMtu(s, conn.client?.mtu ?? 1500))));
-  return { connection: conn, child, ike, esp, localId, remoteId, psk, pskName, localAuth, remoteAuth, authMethod, vip: vip4 ?? '0.0.0.0', keepAlive, initialMtu };
+  return { connection: conn, child, ike, esp, localId, remoteId, psk, pskName, localAuth, remoteAuth, authMethod, vip: vip4 ?? '0.0.0.0', keepAlive, initialMtu, fragmentation };
 }
 
 const sourceName = (c: CertSource) => ('file' in c ? c.file : c.label);

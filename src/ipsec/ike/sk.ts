@@ -12,6 +12,10 @@
  *
  * Which keys: the original initiator seals with SK_ei/SK_ai and opens with SK_er/SK_ar; the caller passes
  * one direction's keys.
+ *
+ * sealEncrypted/openEncrypted do the same for any encrypted payload whose body may start with bytes before the
+ * IV: the Encrypted Fragment payload SKF (RFC 7383 §2.5) puts Fragment Number and Total Fragments there, inside
+ * the AAD/ICV (fragments.ts).
  */
 import { randomBytes } from 'node:crypto';
 import { aeadOpenRaw, aeadSealInto } from '../../crypto/aead.js';
@@ -72,30 +76,51 @@ export function skBodyLength(a: SkAlgorithms, innerLength: number): number {
  * SK payload's Next Payload are filled in), encrypted and integrity-protected with `keys`.
  */
 export function sealMessage(header: IkeHeaderFields, inner: readonly IkePayload[], a: SkAlgorithms, keys: SkKeys, o: SealOptions = {}): Uint8Array {
+  const { first, bytes } = buildInnerPayloads(inner);
+  return sealEncrypted(header, { type: PayloadType.SK, innerNext: first, prefix: new Uint8Array(0) }, bytes, a, keys, o);
+}
+
+/** Which encrypted payload to build: SK, or SKF with its Fragment Number and Total Fragments as `prefix`. */
+export interface EncryptedPayloadShape {
+  readonly type: number;
+  /** The generic header's Next Payload (the first inner payload's type; 0 in SKF fragments after the first). */
+  readonly innerNext: number;
+  /** Body bytes before the IV (4 for SKF: Fragment Number | Total Fragments); covered by the AAD/ICV. */
+  readonly prefix: Uint8Array;
+}
+
+/**
+ * A whole IKE message whose last payload is an encrypted payload (SK or SKF, `shape`) holding the plaintext
+ * `plain` (inner payload bytes, or a piece of them for SKF): padded, encrypted and integrity-protected so that
+ * the AAD/ICV covers everything from the IKE header to the end of the ciphertext, the prefix included.
+ */
+export function sealEncrypted(header: IkeHeaderFields, shape: EncryptedPayloadShape, plainIn: Uint8Array, a: SkAlgorithms, keys: SkKeys, o: SealOptions = {}): Uint8Array {
   check(a, keys);
   const random = o.random ?? randomBytes;
-  const { first, bytes } = buildInnerPayloads(inner);
   const ivLen = ivLength(a);
   const icvLen = icvLength(a);
-  const bodyLen = skBodyLength(a, bytes.length);
-  const plainLen = bodyLen - ivLen - icvLen;
-  const padLen = plainLen - bytes.length - 1;
-  const msg = buildIkeMessage({ header, payloads: [...(o.clear ?? []), { type: PayloadType.SK, critical: false, body: new Uint8Array(bodyLen), innerNext: first }] });
+  const encLen = skBodyLength(a, plainIn.length);
+  const plainLen = encLen - ivLen - icvLen;
+  const padLen = plainLen - plainIn.length - 1;
+  const bodyLen = shape.prefix.length + encLen;
+  const msg = buildIkeMessage({ header, payloads: [...(o.clear ?? []), { type: shape.type, critical: false, body: new Uint8Array(bodyLen), innerNext: shape.innerNext }] });
   const bodyOff = msg.length - bodyLen;
+  msg.set(shape.prefix, bodyOff);
+  const ivOff = bodyOff + shape.prefix.length;
   const iv = o.iv ?? random(ivLen);
   if (iv.length !== ivLen) throw new RangeError(`SK IV must be ${ivLen} bytes`);
-  msg.set(iv, bodyOff);
+  msg.set(iv, ivOff);
   const plain = new Uint8Array(plainLen);
-  plain.set(bytes, 0);
-  if (padLen > 0) plain.set(random(padLen), bytes.length);
+  plain.set(plainIn, 0);
+  if (padLen > 0) plain.set(random(padLen), plainIn.length);
   plain[plainLen - 1] = padLen;
-  const ctOff = bodyOff + ivLen;
+  const ctOff = ivOff + ivLen;
   if (a.encr.aead) {
     const alg = a.encr.aead;
     const nonce = new Uint8Array(SALT + AEAD_IV);
     nonce.set(keys.encKey.subarray(alg.keyLength, alg.keyLength + SALT), 0);
     nonce.set(iv, SALT);
-    aeadSealInto(alg, keys.encKey.subarray(0, alg.keyLength), nonce, msg.subarray(0, bodyOff), plain, msg, ctOff, ctOff + plainLen, icvLen);
+    aeadSealInto(alg, keys.encKey.subarray(0, alg.keyLength), nonce, msg.subarray(0, ivOff), plain, msg, ctOff, ctOff + plainLen, icvLen);
   } else {
     cbcEncryptInto(a.encr.cbc!, keys.encKey, iv, null, plain, msg, ctOff, false);
     hmacInto(a.integ!.digest, keys.integKey, msg.subarray(0, ctOff + plainLen), msg, ctOff + plainLen, icvLen);
@@ -109,30 +134,50 @@ export function sealMessage(header: IkeHeaderFields, inner: readonly IkePayload[
  * silently, RFC 7296 §2.21.3). Throws WireError when an authenticated plaintext is malformed.
  */
 export function openMessage(raw: Uint8Array, msg: IkeMessage, a: SkAlgorithms, keys: SkKeys): IkePayload[] | null {
-  check(a, keys);
   const sk = msg.payloads[msg.payloads.length - 1];
   if (!sk || sk.type !== PayloadType.SK) return null;
-  const body = sk.body;
-  const bodyOff = raw.length - body.length;
+  const plain = openEncrypted(raw, sk.body.length, 0, a, keys);
+  if (!plain) return null;
+  return parseInnerPayloads(plain, sk.innerNext ?? 0);
+}
+
+/**
+ * Verifies and decrypts the encrypted payload that ends `raw` (its body is the last `bodyLength` bytes; the
+ * first `prefixLength` of them precede the IV, e.g. SKF's fragment numbers). Returns the plaintext without
+ * padding, or null when the ICV/tag does not verify or the ciphertext has an impossible length. Throws
+ * WireError when the authenticated Pad Length is impossible.
+ */
+export function openEncrypted(raw: Uint8Array, bodyLength: number, prefixLength: number, a: SkAlgorithms, keys: SkKeys): Uint8Array | null {
+  check(a, keys);
+  const ivOff = raw.length - bodyLength + prefixLength;
   const ivLen = ivLength(a);
   const icvLen = icvLength(a);
-  const ctLen = body.length - ivLen - icvLen;
+  const ctLen = raw.length - ivOff - ivLen - icvLen;
+  const iv = raw.subarray(ivOff, ivOff + ivLen);
+  const ct = raw.subarray(ivOff + ivLen, ivOff + ivLen + ctLen);
   let plain: Uint8Array | null;
   if (a.encr.aead) {
     if (ctLen < 1) return null;
     const alg = a.encr.aead;
     const nonce = new Uint8Array(SALT + AEAD_IV);
     nonce.set(keys.encKey.subarray(alg.keyLength, alg.keyLength + SALT), 0);
-    nonce.set(body.subarray(0, AEAD_IV), SALT);
-    plain = aeadOpenRaw(alg, keys.encKey.subarray(0, alg.keyLength), nonce, raw.subarray(0, bodyOff), body.subarray(ivLen, ivLen + ctLen), body.subarray(ivLen + ctLen));
+    nonce.set(iv, SALT);
+    plain = aeadOpenRaw(alg, keys.encKey.subarray(0, alg.keyLength), nonce, raw.subarray(0, ivOff), ct, raw.subarray(raw.length - icvLen));
   } else {
     const cbc = a.encr.cbc!;
     if (ctLen < cbc.blockSize || ctLen % cbc.blockSize !== 0) return null;
-    if (!hmacVerify(a.integ!.digest, keys.integKey, raw.subarray(0, raw.length - icvLen), body.subarray(ivLen + ctLen))) return null;
-    plain = cbcDecrypt(cbc, keys.encKey, body.subarray(0, ivLen), body.subarray(ivLen, ivLen + ctLen), false);
+    if (!hmacVerify(a.integ!.digest, keys.integKey, raw.subarray(0, raw.length - icvLen), raw.subarray(raw.length - icvLen))) return null;
+    plain = cbcDecrypt(cbc, keys.encKey, iv, ct, false);
   }
   if (!plain) return null;
   const padLen = plain[plain.length - 1]!;
   if (padLen + 1 > plain.length) throw new WireError(`SK Pad Length ${padLen} exceeds the ${plain.length}-byte plaintext`, 'sk.padLength', plain.length - 1);
-  return parseInnerPayloads(plain.subarray(0, plain.length - 1 - padLen), sk.innerNext ?? 0);
+  return plain.subarray(0, plain.length - 1 - padLen);
+}
+
+/** The most plaintext bytes an encrypted payload body of at most `bodyBytes` bytes (IV, padded ciphertext, ICV) holds. */
+export function maxPlainInBody(a: SkAlgorithms, bodyBytes: number): number {
+  const block = a.encr.aead ? 1 : a.encr.cbc!.blockSize;
+  const room = bodyBytes - ivLength(a) - icvLength(a);
+  return Math.floor(room / block) * block - 1;
 }

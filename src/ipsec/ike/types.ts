@@ -34,6 +34,13 @@ export interface InitiatorConfig {
   /** The virtual IP to ask for (undefined or '0.0.0.0': any). */
   vip?: string;
   retransmit?: RetransmitPolicy;
+  /**
+   * IKE fragmentation (RFC 7383), swanctl's fragmentation: yes (default) = announce it and send fragments when
+   * the gateway supports it too, accept = announce it and take fragments but send none, no = neither.
+   */
+  fragmentation?: 'yes' | 'accept' | 'no';
+  /** The largest IKE message (header included, non-ESP marker not) before fragmenting; default 1248 (a 1280-byte IPv4 datagram). */
+  fragmentLimit?: number;
   /** Random bytes (SPIs, nonces, IVs, padding); tests inject their own. */
   random?: (n: number) => Uint8Array;
   /** Key exchange factory (tests inject fixed values). */

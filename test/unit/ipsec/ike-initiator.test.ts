@@ -3,7 +3,9 @@
  * clock: the known-answer vector of a real strongSwan exchange reproduced through the initiator's own key
  * derivation and AUTH check; happy paths (AEAD and CBC); INVALID_KE_PAYLOAD and COOKIE retries; retransmission
  * with backoff and the timeout; AUTHENTICATION_FAILED, NO_PROPOSAL_CHOSEN, TS_UNACCEPTABLE and a responder AUTH
- * that does not verify; DPD, DELETE and CREATE_CHILD_SA from the gateway; close(); then the whole IkeSession
+ * that does not verify; DPD, DELETE and CREATE_CHILD_SA from the gateway; close(); IKE fragmentation (RFC 7383)
+ * both ways with fragmentation = yes/accept/no, retransmission of every fragment and the gateway's fragmented
+ * request answered (and its retransmission re-answered) in fragments; then the whole IkeSession
  * over in-memory UDP (port 500, then 4500 with the non-ESP marker, ESP both ways) and prepareIpsec.
  */
 import { test } from 'node:test';
@@ -18,13 +20,16 @@ import { prepareIpsec } from '../../../src/ipsec/backend.js';
 import { parseIpsecConfig } from '../../../src/ipsec/config.js';
 import { InboundSa, OutboundSa } from '../../../src/ipsec/esp-sa.js';
 import { parseIdentity } from '../../../src/ipsec/ike/identity.js';
+import { planIke } from '../../../src/ipsec/ike/plan.js';
 import { IkeInitiator, type InitiatorConfig, type InitiatorEvent } from '../../../src/ipsec/ike/initiator.js';
 import { parseEspProposals, parseIkeProposals, type IkeEncr, type IkeInteg, type IkePrf } from '../../../src/ipsec/ike/proposals.js';
+import { FragmentReassembler, sealFragments } from '../../../src/ipsec/ike/fragments.js';
 import { openMessage, sealMessage, type SkAlgorithms } from '../../../src/ipsec/ike/sk.js';
 import { deriveChildKeys, deriveIkeKeys, pskAuth, signedOctets, type IkeKeys } from '../../../src/ipsec/ike-keys.js';
 import { ANY_IPV4_TS } from '../../../src/ipsec/ike/identity.js';
 import type { Transport } from '../../../src/transport/types.js';
 import { ManualClock } from '../../../src/util/clock.js';
+import { Logger } from '../../../src/util/log.js';
 import { AuthMethod, CpAttr, CpType, IkeExchange, IkeFlags, NotifyType, PayloadType, ProtocolId, TransformType, TsType } from '../../../src/wire/ike-constants.js';
 import { buildIkeMessage, parseIkeMessage, type IkeHeaderFields, type IkeMessage, type IkePayload } from '../../../src/wire/ike.js';
 import {
@@ -64,6 +69,10 @@ interface ResponderOptions {
   /** Requests to ignore (by exchange type name), counted down. */
   drop?: Partial<Record<'init' | 'auth', number>>;
   vip?: string;
+  /** Announce IKEV2_FRAGMENTATION_SUPPORTED in IKE_SA_INIT. */
+  fragSup?: boolean;
+  /** Send our IKE_AUTH responses (and requests made with requestFragments) as SKF fragments of at most this many bytes. */
+  fragLimit?: number;
 }
 
 /** A responder played with our own codecs: enough of RFC 7296 for the initiator's paths. */
@@ -86,6 +95,9 @@ class Responder {
   peerMid = 0;
   received: IkePayload[][] = [];
   inits: { group: number; cookie: boolean }[] = [];
+  /** SKF datagrams received from the initiator. */
+  fragmentsIn: Uint8Array[] = [];
+  private defrag: FragmentReassembler | undefined;
 
   constructor(o: ResponderOptions = {}) {
     this.o = o;
@@ -97,7 +109,17 @@ class Responder {
     this.seen.push(m);
     this.raws.push(Uint8Array.from(raw));
     if (m.header.exchange === IkeExchange.IKE_SA_INIT) return this.init(raw, m);
-    const inner = openMessage(raw, m, this.sk!, { encKey: this.keys!.skEi, integKey: this.keys!.skAi });
+    let inner: IkePayload[] | null;
+    if (m.payloads.at(-1)?.type === PayloadType.SKF) {
+      this.fragmentsIn.push(Uint8Array.from(raw));
+      this.defrag ??= new FragmentReassembler(this.sk!, { encKey: this.keys!.skEi, integKey: this.keys!.skAi });
+      const o = this.defrag.add(raw, m);
+      assert.ok(o, 'the responder verifies each fragment the initiator sealed');
+      if (!o.done) return [];
+      inner = o.inner;
+    } else {
+      inner = openMessage(raw, m, this.sk!, { encKey: this.keys!.skEi, integKey: this.keys!.skAi });
+    }
     assert.ok(inner, 'the responder opens what the initiator sealed');
     this.received.push(inner);
     if (m.header.flags & IkeFlags.RESPONSE) return [];
@@ -121,6 +143,21 @@ class Responder {
 
   request(exchange: number, inner: IkePayload[]): Uint8Array {
     return this.seal(exchange, this.peerMid++, inner, false);
+  }
+
+  /** A request of ours in SKF fragments (fragLimit). */
+  requestFragments(exchange: number, inner: IkePayload[]): Uint8Array[] {
+    return sealFragments(this.headerOf(exchange, this.peerMid++, false), inner, this.sk!, { encKey: this.keys!.skEr, integKey: this.keys!.skAr }, this.o.fragLimit!);
+  }
+
+  /** Opens a response of the initiator sent in fragments (all of them, any order). */
+  openReplyFragments(raws: Uint8Array[]): IkePayload[] | undefined {
+    const r = new FragmentReassembler(this.sk!, { encKey: this.keys!.skEi, integKey: this.keys!.skAi });
+    for (const raw of raws) {
+      const o = r.add(raw);
+      if (o?.done) return o.inner;
+    }
+    return undefined;
   }
 
   private init(raw: Uint8Array, m: IkeMessage): Uint8Array[] {
@@ -154,7 +191,7 @@ class Responder {
     this.initReq = Uint8Array.from(raw);
     const resp = buildIkeMessage({
       header: this.headerOf(IkeExchange.IKE_SA_INIT, 0, true),
-      payloads: [p(PayloadType.SA, buildSa([chosen])), p(PayloadType.KE, buildKe({ group, data: myKe.publicValue })), p(PayloadType.NONCE, buildNonce(this.nonceR)), note(NotifyType.NAT_DETECTION_SOURCE_IP, randomBytes(20)), note(NotifyType.NAT_DETECTION_DESTINATION_IP, randomBytes(20))],
+      payloads: [p(PayloadType.SA, buildSa([chosen])), p(PayloadType.KE, buildKe({ group, data: myKe.publicValue })), p(PayloadType.NONCE, buildNonce(this.nonceR)), note(NotifyType.NAT_DETECTION_SOURCE_IP, randomBytes(20)), note(NotifyType.NAT_DETECTION_DESTINATION_IP, randomBytes(20)), ...(this.o.fragSup ? [note(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED)] : [])],
     });
     this.initResp = resp;
     return [resp];
@@ -188,9 +225,9 @@ class Responder {
     const chosen: Proposal = { number: prop.number, protocol: ProtocolId.ESP, spi, transforms: [et, ...(it ? [it] : []), { type: TransformType.ESN, id: 0, attributes: [] }] };
     const vip = this.o.vip ?? '10.201.0.7';
     const cp = buildCp({ type: CpType.REPLY, attributes: [{ type: CpAttr.INTERNAL_IP4_ADDRESS, value: ip4(vip) }, { type: CpAttr.INTERNAL_IP4_DNS, value: ip4('10.200.0.53') }, { type: CpAttr.INTERNAL_DNS_DOMAIN, value: Buffer.from('lab.test') }] });
-    return [
-      this.seal(IkeExchange.IKE_AUTH, mid, [...head, p(PayloadType.CP, cp), p(PayloadType.SA, buildSa([chosen])), p(PayloadType.TSi, buildTs([ts(vip, vip)])), p(PayloadType.TSr, buildTs([ts('10.200.0.0', '10.200.0.255')]))], true),
-    ];
+    const answer = [...head, p(PayloadType.CP, cp), p(PayloadType.SA, buildSa([chosen])), p(PayloadType.TSi, buildTs([ts(vip, vip)])), p(PayloadType.TSr, buildTs([ts('10.200.0.0', '10.200.0.255')]))];
+    if (this.o.fragLimit) return sealFragments(this.headerOf(IkeExchange.IKE_AUTH, mid, true), answer, this.sk!, { encKey: this.keys!.skEr, integKey: this.keys!.skAr }, this.o.fragLimit);
+    return [this.seal(IkeExchange.IKE_AUTH, mid, answer, true)];
   }
 
   childKeys() {
@@ -328,7 +365,7 @@ for (const [ike, esp, text] of [
     const init = r.seen[0]!;
     assert.equal(init.header.flags, IkeFlags.INITIATOR);
     const types = init.payloads.map((x) => (x.type === PayloadType.NOTIFY ? parseNotify(x.body).type : x.type));
-    assert.deepEqual(types, [PayloadType.SA, PayloadType.KE, PayloadType.NONCE, NotifyType.NAT_DETECTION_SOURCE_IP, NotifyType.NAT_DETECTION_DESTINATION_IP]);
+    assert.deepEqual(types, [PayloadType.SA, PayloadType.KE, PayloadType.NONCE, NotifyType.NAT_DETECTION_SOURCE_IP, NotifyType.NAT_DETECTION_DESTINATION_IP, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED]);
     assert.equal(i.deadline(), undefined, 'nothing outstanding');
   });
 }
@@ -536,6 +573,104 @@ test('garbage, foreign SPIs and tampered messages are dropped without ending any
   assert.equal(i.state, 'auth');
 });
 
+// ------------------------------------------------------------------------------------------ fragmentation (RFC 7383)
+
+const sends = (evs: InitiatorEvent[]) => evs.filter((e): e is Extract<InitiatorEvent, { type: 'send' }> => e.type === 'send').map((e) => e.message);
+const lastPayload = (m: Uint8Array) => parseIkeMessage(m).payloads.at(-1)!.type;
+const initNotifies = (r: Responder) => r.seen[0]!.payloads.filter((x) => x.type === PayloadType.NOTIFY).map((x) => parseNotify(x.body).type);
+
+for (const [ike, esp] of [['aes128gcm16-prfsha256-ecp256', 'aes128gcm16'], ['aes256-sha256-modp2048', 'aes256-sha256']] as const) {
+  test(`fragmentation (${ike}): our IKE_AUTH request and the gateway's response both in SKF fragments; established`, () => {
+    const clock = new ManualClock(0);
+    const r = new Responder({ fragSup: true, fragLimit: 150 });
+    const lines: string[] = [];
+    const logger = new Logger('debug', 'json', { write: (l) => lines.push((JSON.parse(l) as { msg: string }).msg) });
+    const i = new IkeInitiator(config([ike], [esp], { fragmentLimit: 160, logger }));
+    const evs = pump(i, r, i.start(0), clock);
+    assert.equal(evs.at(-1)!.type, 'established', JSON.stringify(ended(evs)?.error?.message));
+    assert.ok(initNotifies(r).includes(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED), 'announced in IKE_SA_INIT');
+    assert.ok(r.fragmentsIn.length >= 2, `${r.fragmentsIn.length} fragments`);
+    for (const f of r.fragmentsIn) assert.ok(f.length <= 160, `${f.length} bytes`);
+    assert.deepEqual(r.received[0]!.map((x) => x.type), [PayloadType.IDi, PayloadType.NOTIFY, PayloadType.IDr, PayloadType.AUTH, PayloadType.CP, PayloadType.SA, PayloadType.TSi, PayloadType.TSr]);
+    assert.ok(lines.some((l) => new RegExp(`^sending IKE_AUTH request 1 in ${r.fragmentsIn.length} fragments`).test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => /^received fragment 1 of \d+ of IKE_AUTH response 1/.test(l)), lines.join('\n'));
+    assert.ok(lines.some((l) => /^received fragment \d+ of \d+, reassembled IKE_AUTH response 1 \(\d+ bytes\)/.test(l)), lines.join('\n'));
+    assert.equal(i.established!.cp.vip, '10.201.0.7');
+  });
+}
+
+test('fragmentation: nothing is fragmented when it fits, or when the gateway did not announce support', () => {
+  const clock = new ManualClock(0);
+  const r1 = new Responder({ fragSup: true });
+  const i1 = new IkeInitiator(config(['aes128gcm16-prfsha256-ecp256'], ['aes128gcm16']));
+  assert.equal(pump(i1, r1, i1.start(0), clock).at(-1)!.type, 'established');
+  assert.equal(r1.fragmentsIn.length, 0, 'the PSK IKE_AUTH fits in 1280 bytes');
+  const r2 = new Responder();
+  const i2 = new IkeInitiator(config(['aes128gcm16-prfsha256-ecp256'], ['aes128gcm16'], { fragmentLimit: 160 }));
+  assert.equal(pump(i2, r2, i2.start(0), clock).at(-1)!.type, 'established');
+  assert.equal(r2.fragmentsIn.length, 0, 'no FRAG_SUP from the gateway: sent whole');
+});
+
+test('fragmentation = no: no FRAGMENTATION_SUPPORTED, no fragments sent, and fragments from the gateway are dropped', () => {
+  const clock = new ManualClock(0);
+  const r = new Responder({ fragSup: true, fragLimit: 150 });
+  const i = new IkeInitiator(config(['aes128gcm16-prfsha256-ecp256'], ['aes128gcm16'], { fragmentation: 'no', fragmentLimit: 160 }));
+  const evs = pump(i, r, i.start(0), clock);
+  assert.ok(!initNotifies(r).includes(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED));
+  assert.equal(r.fragmentsIn.length, 0);
+  assert.equal(r.received.length, 1, 'the request went whole');
+  assert.equal(evs.at(-1)!.type, 'send', 'the fragmented response was not taken');
+  assert.equal(i.state, 'auth');
+});
+
+test('fragmentation = accept: announced, our request goes whole, the fragmented response is taken', () => {
+  const clock = new ManualClock(0);
+  const r = new Responder({ fragSup: true, fragLimit: 150 });
+  const i = new IkeInitiator(config(['aes128gcm16-prfsha256-ecp256'], ['aes128gcm16'], { fragmentation: 'accept', fragmentLimit: 160 }));
+  const evs = pump(i, r, i.start(0), clock);
+  assert.ok(initNotifies(r).includes(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED));
+  assert.equal(r.fragmentsIn.length, 0);
+  assert.equal(evs.at(-1)!.type, 'established');
+});
+
+test('fragmentation: a lost fragmented IKE_AUTH is retransmitted as all its fragments, byte-identical', () => {
+  const clock = new ManualClock(0);
+  const r = new Responder({ fragSup: true, drop: { auth: 1 } });
+  const i = new IkeInitiator(config(['aes128gcm16-prfsha256-ecp256'], ['aes128gcm16'], { fragmentLimit: 160 }));
+  const evs = pump(i, r, i.start(0), clock);
+  const first = sends(evs).filter((m) => lastPayload(m) === PayloadType.SKF);
+  assert.ok(first.length >= 2);
+  assert.equal(i.state, 'auth');
+  clock.advance(1000);
+  const again = i.onTimer(clock.now());
+  assert.deepEqual(sends(again).map((m) => Buffer.from(m).toString('hex')), first.map((m) => Buffer.from(m).toString('hex')));
+  assert.equal(pump(i, r, again, clock).at(-1)!.type, 'established');
+});
+
+test("fragmentation: the gateway's fragmented request is reassembled, answered in fragments, and its retransmission gets all of them once", () => {
+  const clock = new ManualClock(0);
+  const r = new Responder({ fragSup: true, fragLimit: 100 });
+  const i = new IkeInitiator(config(['aes128gcm16-prfsha256-ecp256'], ['aes128gcm16'], { fragmentLimit: 64 }));
+  assert.equal(pump(i, r, i.start(0), clock).at(-1)!.type, 'established');
+  const req = r.requestFragments(IkeExchange.CREATE_CHILD_SA, [note(NotifyType.REKEY_SA, randomBytes(100))]);
+  assert.ok(req.length >= 2);
+  const outs = req.map((f) => i.receive(f, clock.now()));
+  assert.ok(outs.slice(0, -1).every((o) => o.length === 0), 'nothing until the request is whole');
+  const answer = sends(outs.at(-1)!);
+  assert.ok(answer.length >= 2, `our response in ${answer.length} fragments`);
+  for (const f of answer) assert.ok(f.length <= 64 && lastPayload(f) === PayloadType.SKF);
+  const opened = r.openReplyFragments(answer)!;
+  assert.equal(parseNotify(opened[0]!.body).type, NotifyType.NO_ADDITIONAL_SAS);
+  // the gateway did not get it and retransmits every fragment: we answer once, with every cached fragment
+  const again = req.map((f) => sends(i.receive(f, clock.now())));
+  assert.deepEqual(again[0]!.map((m) => Buffer.from(m).toString('hex')), answer.map((m) => Buffer.from(m).toString('hex')));
+  assert.ok(again.slice(1).every((x) => x.length === 0));
+  // a tampered first fragment of the retransmission gets nothing
+  const bad = Uint8Array.from(req[0]!);
+  bad[bad.length - 1]! ^= 1;
+  assert.deepEqual(i.receive(bad, clock.now()), []);
+});
+
 // ------------------------------------------------------------------------------------------ IkeSession
 
 class MemTransport extends EventEmitter implements Transport {
@@ -714,4 +849,19 @@ test('prepareIpsec: PSK by strongSwan matching rules; unsupported authentication
   await assert.rejects(prepareIpsec({ config: cfg(SWANCTL.replace('aes128gcm16-prfsha256-ecp256', 'aes128-sha256-modp1024')) }), (e: VpnError) => e.code === 'ALGORITHM_UNSUPPORTED' && /c\.conf:\d+: IKE proposal 'aes128-sha256-modp1024': algorithm 'modp1024'/.test(e.message));
   const noVip = await prepareIpsec({ config: cfg(SWANCTL.replace('    vips = 0.0.0.0\n', '')) });
   assert.match(noVip.warnings.join('\n'), /sets no vips; requesting a virtual IP anyway/);
+});
+
+test('planIke: fragmentation defaults to yes, force acts as yes with a note, accept and no pass through', () => {
+  const plan = (extra: string) => {
+    const config = parseIpsecConfig(SWANCTL.replace('    vips = 0.0.0.0\n', `    vips = 0.0.0.0\n${extra}`), 'c.conf');
+    const warnings: string[] = [];
+    const conn = [...config.connections.values()][0]!;
+    return { p: planIke(config, conn, warnings), warnings };
+  };
+  assert.equal(plan('').p.fragmentation, 'yes');
+  const forced = plan('    fragmentation = force\n');
+  assert.equal(forced.p.fragmentation, 'yes');
+  assert.match(forced.warnings.join('\n'), /c\.conf:\d+: fragmentation = force acts as yes with IKEv2/);
+  assert.equal(plan('    fragmentation = accept\n').p.fragmentation, 'accept');
+  assert.equal(plan('    fragmentation = no\n').p.fragmentation, 'no');
 });
