@@ -25,7 +25,7 @@ export interface IpsecBackendOptions {
   pathMtu?: number;
   clock?: Clock;
   logger?: Logger;
-  /** IKE retransmission schedule (default 1, 2, 4, 8, 16 s, then give up). */
+  /** IKE retransmission schedule (default after 1, 2, 4, 8, 8, 8 s, giving up 39 s after the first send). */
   retransmit?: RetransmitPolicy;
 }
 

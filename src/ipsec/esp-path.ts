@@ -80,6 +80,11 @@ export class EspPath {
     return this.in_;
   }
 
+  /** Packets opened and delivered so far (cheap; for liveness checks). */
+  get packetsIn(): number {
+    return this.counts.packetsIn;
+  }
+
   /** SPIs of every inbound SA accepted now. */
   get inboundSpis(): number[] {
     return [...this.inbound.keys()];

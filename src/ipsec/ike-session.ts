@@ -23,6 +23,8 @@ import { classifyUdp4500, withNonEspMarker } from '../wire/esp.js';
 import { EspPath, hex32, noTrafficStats } from './esp-path.js';
 import { InboundSa, MIN_ESP_REPLAY_WINDOW, OutboundSa, innerMtu } from './esp-sa.js';
 import type { RetransmitPolicy } from './ike/exchange.js';
+import type { ChildSaSpec } from './ike/task-manager.js';
+import { jittered, type LifetimePolicy } from '../crypto/lifetime.js';
 import { addressBytes, selectorCidrs, selectorsFromConfig, selectorsText } from './ike/identity.js';
 import { IkeInitiator, type Established, type InitiatorEvent } from './ike/initiator.js';
 import type { IkePlan } from './ike/plan.js';
@@ -82,6 +84,11 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
   private ikeSent = 0;
   private ikeReceived = 0;
   private establishedAt: number | undefined;
+  /** The CHILD_SAs of rekeys, by our inbound SPI, until removed. */
+  private readonly childSas = new Map<number, { spec: ChildSaSpec; out: OutboundSa; in: InboundSa }>();
+  /** The CHILD_SA we send with, and the IKE SA's current SPIs and proposal (both change with rekeys). */
+  private child: ChildSaSpec | undefined;
+  private ike: { spiI: string; spiR: string; proposal: string } | undefined;
 
   constructor(private readonly opts: IkeSessionOptions) {
     super();
@@ -131,6 +138,11 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
       vip: p.vip,
       retransmit: this.opts.retransmit,
       fragmentation: p.fragmentation,
+      ikeRekeySeconds: p.connection.rekeyTime,
+      ikeRandSeconds: p.connection.randTime,
+      dpdDelaySeconds: p.connection.dpdDelay,
+      dpdTimeoutSeconds: p.connection.dpdTimeout,
+      inboundCount: () => (this.path?.packetsIn ?? 0) + this.ikeReceived,
       random: this.opts.random,
       logger: this.log,
     });
@@ -214,6 +226,25 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
         case 'established':
           this.onEstablished(ev.sa);
           break;
+        case 'child-added':
+          this.onChildAdded(ev.child);
+          break;
+        case 'child-outbound': {
+          const pair = this.childSas.get(ev.spiIn);
+          if (pair && this.path) {
+            this.path.useOutbound(pair.out, pair.in);
+            this.child = pair.spec;
+            this.log.info(`sending on CHILD_SA ${hex32(ev.spiIn)}_i ${hex32(pair.spec.spiOut)}_o now`);
+          }
+          break;
+        }
+        case 'child-removed':
+          if (this.path?.removeInbound(ev.spiIn)) this.log.debug(`CHILD_SA ${hex32(ev.spiIn)}_i removed`);
+          this.childSas.delete(ev.spiIn);
+          break;
+        case 'ike-rekeyed':
+          this.ike = { spiI: ev.spiI, spiR: ev.spiR, proposal: ev.proposal };
+          break;
         case 'ended':
           this.onEnded(ev.reason, ev.error);
           break;
@@ -264,11 +295,7 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
     if (this.state !== 'connecting' || !this.transport) return;
     const c = sa.child;
     const now = this.clock.now();
-    const life = this.plan.child.lifetime;
-    const lifetime = {
-      soft: { seconds: life.time.rekey, bytes: life.bytes.rekey, packets: life.packets.rekey },
-      hard: { seconds: life.time.life, bytes: life.bytes.life, packets: life.packets.life },
-    };
+    const lifetime = this.childLifetime();
     const routes = selectorCidrs(c.tsr);
     const vip = sa.cp.vip!;
     let path: EspPath;
@@ -304,6 +331,8 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
     this.path = path;
     this.sa = sa;
     this.establishedAt = now;
+    this.child = { suite: c.suite, esn: c.esn, spiIn: c.spiIn, spiOut: c.spiOut, inbound: c.keys.responder, outbound: c.keys.initiator, tsi: c.tsi, tsr: c.tsr };
+    this.ike = { spiI: sa.spiI, spiR: sa.spiR, proposal: sa.suite.text };
     const mtu = innerMtu(c.suite, this.opts.pathMtu ?? this.plan.connection.client?.mtu ?? 1500);
     const remote: RemoteEndpoint = { host: this.opts.remote.host, port: this.port, proto: 'udp' };
     const link: LinkConfig = {
@@ -340,13 +369,52 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
     path.start();
   }
 
-  /** No rekeying yet: the soft lifetime is noted, the hard one ends the session (the reconnect loop starts over). */
+  /** The soft lifetime rekeys the CHILD_SA (make-before-break); the hard one ends the session (reconnect). */
   private onLifetime(stage: 'soft' | 'hard'): void {
-    if (stage === 'soft') {
-      this.log.info('the CHILD_SA reached its soft lifetime (rekey_*); rekeying is not implemented yet, the session ends at life_*');
+    const m = this.initiator?.manager;
+    if (stage === 'soft' && m) {
+      this.log.info('the CHILD_SA reached its soft lifetime (rekey_time/bytes/packets): rekeying it');
+      this.apply(m.rekeyChild(this.clock.now()));
       return;
     }
-    this.leave('protocol-error', new VpnError('PROTOCOL', 'the CHILD_SA reached its hard lifetime (life_*); rekeying is not implemented yet, reconnecting'));
+    if (stage === 'hard') this.leave('protocol-error', new VpnError('PROTOCOL', 'the CHILD_SA reached its hard lifetime (life_time/bytes/packets) before a rekey completed; reconnecting'));
+  }
+
+  /** CHILD_SA lifetimes from the child's settings, the soft ones less up to rand_* (as strongSwan does). */
+  private childLifetime(): LifetimePolicy {
+    const life = this.plan.child.lifetime;
+    const soft = (t: { rekey: number; rand: number }) => jittered(t.rekey > 0 ? t.rekey : undefined, t.rand);
+    return {
+      soft: { seconds: soft(life.time), bytes: soft(life.bytes), packets: soft(life.packets) },
+      hard: { seconds: life.time.life, bytes: life.bytes.life, packets: life.packets.life },
+    };
+  }
+
+  /** A rekey made a new CHILD_SA: its inbound SA takes packets from now on, its outbound one waits for the switch. */
+  private onChildAdded(spec: ChildSaSpec): void {
+    const path = this.path;
+    if (!path || !this.sa) return;
+    const now = this.clock.now();
+    const lifetime = this.childLifetime();
+    const routes = selectorCidrs(spec.tsr);
+    try {
+      const out = new OutboundSa({ spi: spec.spiOut, suite: spec.suite, encKey: spec.outbound.encKey, integKey: spec.outbound.integKey, esn: spec.esn, lifetime, now });
+      const inn = new InboundSa({
+        spi: spec.spiIn,
+        suite: spec.suite,
+        encKey: spec.inbound.encKey,
+        integKey: spec.inbound.integKey,
+        esn: spec.esn,
+        replayWindow: Math.max(MIN_ESP_REPLAY_WINDOW, this.plan.child.replayWindow),
+        lifetime,
+        now,
+        selectors: { remote: routes.map((r) => ({ address: r.split('/')[0]!, prefix: Number(r.split('/')[1]) })), local: this.sa.cp.vip! },
+      });
+      this.childSas.set(spec.spiIn, { spec, out, in: inn });
+      path.addInbound(inn);
+    } catch (e) {
+      this.leave('protocol-error', e instanceof VpnError ? e : new VpnError('PROTOCOL', (e as Error).message));
+    }
   }
 
   /** Sends a DELETE of the IKE SA (not waited for) and fails. */
@@ -378,7 +446,15 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
   }
 
   statusDetails(): SessionDetails {
-    return this.path ? this.path.statusDetails() : { sendErrors: this.sendErrors };
+    if (!this.path) return { sendErrors: this.sendErrors };
+    const c = this.child;
+    const m = this.initiator?.manager?.stats;
+    return {
+      ...this.path.statusDetails(),
+      ...(this.ike ? { ikeSpiI: this.ike.spiI, ikeSpiR: this.ike.spiR, proposal: this.ike.proposal } : {}),
+      ...(c ? { esp: `${c.suite.name}${c.esn ? '-esn' : ''}`, spiOut: hex32(c.spiOut), spiIn: hex32(c.spiIn), tsi: selectorsText(c.tsi), tsr: selectorsText(c.tsr) } : {}),
+      ...(m ? { childRekeys: m.childRekeys, ikeRekeys: m.ikeRekeys, dpdSent: m.dpdSent } : {}),
+    };
   }
 
   metrics(): SessionMetric[] {
@@ -394,27 +470,40 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
         ],
       },
     ];
-    if (!sa) return out;
-    const c = sa.child;
+    const c = this.child;
+    const ike = this.ike;
+    if (!sa || !c || !ike) return out;
+    const m = this.initiator?.manager?.stats;
     out.push(
       {
         name: 'vpnproxy_ike_sa_info',
         help: 'The IKE SA: SPIs, proposal chosen, key exchange group, authentication, gateway identity, virtual IP (always 1).',
         type: 'gauge',
-        samples: [{ labels: { spi_i: sa.spiI, spi_r: sa.spiR, proposal: sa.suite.text, dh_group: groupName(sa.suite.dhGroup), auth: this.plan.authMethod, remote_id: sa.remoteId, vip: sa.cp.vip ?? '' }, value: 1 }],
+        samples: [{ labels: { spi_i: ike.spiI, spi_r: ike.spiR, proposal: ike.proposal, dh_group: groupName(sa.suite.dhGroup), auth: this.plan.authMethod, remote_id: sa.remoteId, vip: sa.cp.vip ?? '' }, value: 1 }],
       },
       {
         name: 'vpnproxy_ike_sa_age_seconds',
-        help: 'Seconds since the IKE SA was established.',
+        help: 'Seconds since the IKE connection was established (rekeys do not reset it).',
         type: 'gauge',
         samples: [{ value: Math.max(0, Math.floor((this.clock.now() - (this.establishedAt ?? this.clock.now())) / 1000)) }],
       },
       {
         name: 'vpnproxy_ike_child_sa_info',
-        help: 'The CHILD_SA: ESP suite, SPIs and traffic selectors (always 1).',
+        help: 'The CHILD_SA we send with: ESP suite, SPIs and traffic selectors (always 1).',
         type: 'gauge',
         samples: [{ labels: { esp: `${c.suite.name}${c.esn ? '-esn' : ''}`, spi_in: hex32(c.spiIn), spi_out: hex32(c.spiOut), tsi: selectorsText(c.tsi), tsr: selectorsText(c.tsr) }, value: 1 }],
       },
+      {
+        name: 'vpnproxy_ike_rekeys_total',
+        help: 'Rekeys completed (ours and the gateway\'s), by SA.',
+        type: 'counter',
+        samples: [
+          { labels: { sa: 'child' }, value: m?.childRekeys ?? 0 },
+          { labels: { sa: 'ike' }, value: m?.ikeRekeys ?? 0 },
+        ],
+      },
+      { name: 'vpnproxy_ike_peer_requests_total', help: "The gateway's requests answered (DPD, DELETE, CREATE_CHILD_SA).", type: 'counter', samples: [{ value: m?.peerRequests ?? 0 }] },
+      { name: 'vpnproxy_ike_dpd_sent_total', help: 'Liveness checks (DPD) we sent after silence from the gateway.', type: 'counter', samples: [{ value: m?.dpdSent ?? 0 }] },
     );
     return out;
   }

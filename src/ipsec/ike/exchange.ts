@@ -2,9 +2,10 @@
  * IKEv2 message IDs and retransmission (RFC 7296 §2.1–§2.3), sans-I/O on the caller's clock.
  *
  * Requests: one outstanding request at a time (window size 1; we never send SET_WINDOW_SIZE); only the
- * requester retransmits, byte-identical (every fragment again when it went out in fragments, RFC 7383 §2.6.1), with exponential backoff: by default after 1, 2, 4, 8 and 16 s (five
- * retransmissions), and the exchange fails 16 s after the last one, 47 s after the first send, with a
- * HANDSHAKE_TIMEOUT that says what went unanswered. A response is ours only if it carries the R flag, the
+ * requester retransmits, byte-identical (every fragment again when it went out in fragments, RFC 7383
+ * §2.6.1), with exponential backoff capped at 8 s: by default after 1, 2, 4, 8, 8 and 8 s (six
+ * retransmissions), and the exchange fails 8 s after the last one, 39 s after the first send, with a
+ * HANDSHAKE_TIMEOUT that says what went unanswered; a request may also give up earlier (a DPD's dpd_timeout). A response is ours only if it carries the R flag, the
  * exchange type and the message ID of the outstanding request.
  *
  * Requests from the peer: their message IDs count separately from ours, from 0. The next expected ID is
@@ -25,7 +26,9 @@ export interface RetransmitPolicy {
   readonly retransmits: number;
 }
 
-export const DEFAULT_RETRANSMIT: RetransmitPolicy = Object.freeze({ initialMs: 1000, factor: 2, maxIntervalMs: 16_000, retransmits: 5 });
+// Capped at 8 s so that a gateway back from a restart hears from us within 8 s (strongSwan's own schedule, 4 s
+// times 1.8 up to 165 s, suits a server better than a client that a user waits for).
+export const DEFAULT_RETRANSMIT: RetransmitPolicy = Object.freeze({ initialMs: 1000, factor: 2, maxIntervalMs: 8000, retransmits: 6 });
 
 /** The delay after transmission number `n` (0 = the first send). */
 export function retransmitDelay(p: RetransmitPolicy, n: number): number {
@@ -49,6 +52,8 @@ interface Pending {
   firstAt: number;
   transmissions: number;
   nextAt: number;
+  /** Give up at this time even with retransmissions left (a DPD with dpd_timeout), or undefined. */
+  giveUpAt?: number;
 }
 
 export type TimerOutcome = { resend: readonly Uint8Array[] } | { timeout: VpnError } | undefined;
@@ -83,9 +88,10 @@ export class Requests {
    * Records a new request that the caller sends now: it takes the next message ID (which the caller put in
    * the header: nextMessageId). Throws if one is still outstanding (window size 1).
    */
-  start(exchange: number, datagrams: readonly Uint8Array[], now: number, what = exchangeName(exchange)): void {
+  start(exchange: number, datagrams: readonly Uint8Array[], now: number, what = exchangeName(exchange), giveUpAfterMs?: number): void {
     if (this.pending) throw new VpnError('INTERNAL', `IKE request ${what} while ${this.pending.what} is outstanding`);
-    this.pending = { exchange, messageId: this.next, datagrams, what, firstAt: now, transmissions: 1, nextAt: now + retransmitDelay(this.policy, 0) };
+    const giveUpAt = giveUpAfterMs !== undefined && giveUpAfterMs > 0 ? now + giveUpAfterMs : undefined;
+    this.pending = { exchange, messageId: this.next, datagrams, what, firstAt: now, transmissions: 1, nextAt: Math.min(now + retransmitDelay(this.policy, 0), giveUpAt ?? Infinity), giveUpAt };
     this.next = (this.next + 1) >>> 0;
   }
 
@@ -119,14 +125,14 @@ export class Requests {
   onTimer(now: number): TimerOutcome {
     const p = this.pending;
     if (!p || now < p.nextAt) return undefined;
-    if (p.transmissions > this.policy.retransmits) {
+    if (p.transmissions > this.policy.retransmits || (p.giveUpAt !== undefined && now >= p.giveUpAt)) {
       this.pending = undefined;
       const secs = Math.round((now - p.firstAt) / 1000);
       return {
         timeout: new VpnError('HANDSHAKE_TIMEOUT', `no answer to ${p.what} from ${this.peer} after ${p.transmissions} transmissions over ${secs} s (IKE message ID ${p.messageId})`),
       };
     }
-    p.nextAt = now + retransmitDelay(this.policy, p.transmissions);
+    p.nextAt = Math.min(now + retransmitDelay(this.policy, p.transmissions), p.giveUpAt ?? Infinity);
     p.transmissions++;
     return { resend: p.datagrams };
   }

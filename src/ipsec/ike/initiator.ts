@@ -34,7 +34,7 @@ import { createKeyExchange as defaultKeyExchange, groupName, type KeyExchange } 
 import { VpnError } from '../../errors.js';
 import type { CloseReason } from '../../session/types.js';
 import { silentLogger, type Logger } from '../../util/log.js';
-import { AuthMethod, CertEncoding, HashAlgorithm, IkeExchange, IkeFlags, NotifyType, PayloadType, ProtocolId, authMethodName } from '../../wire/ike-constants.js';
+import { AuthMethod, CertEncoding, HashAlgorithm, IkeExchange, IkeFlags, NotifyType, PayloadType, ProtocolId, authMethodName, exchangeName } from '../../wire/ike-constants.js';
 import { buildIkeMessage, isFromInitiator, isResponse, parseIkeMessage, type IkeHeaderFields, type IkeMessage, type IkePayload } from '../../wire/ike.js';
 import { buildAuth, buildCert, buildCertreq, buildDelete, buildEap, buildId, buildKe, buildNonce, buildSa, buildTs, parseAuth, parseCert, parseDelete, parseEap, parseHashAlgorithms, parseId, parseKe, parseNonce, parseSa, parseTs, type Proposal, type TrafficSelector } from '../../wire/ike-payloads.js';
 import { caKeyHash, certMatchesId, oneLine, parseCertificate, signAuth, verifyAuthSignature, verifyChain } from './certs.js';
@@ -45,7 +45,8 @@ import { addressBytes, identityText, sameIdentity, selectorsText } from './ident
 import { cpRequest, describeMessage, exchangeKind, errorNotifies, findNotify, firstOfType, notify, notifyFailure, payload, readCpReply } from './messages.js';
 import { chooseEspSuite, chooseIkeSuite, describeOffers, espSaProposals, firstGroup, ikeSaProposals, offeredGroups, type IkeSuite, type SentIkeProposals } from './proposals.js';
 import { FragmentReassembler, ikeMessageLimit, openFragment, sealFragments, type FragmentOutcome } from './fragments.js';
-import { openMessage, sealMessage, type SkAlgorithms } from './sk.js';
+import { IkeSa } from './ike-sa.js';
+import { TaskManager, type TaskEvent } from './task-manager.js';
 import type { Established, InitiatorConfig, InitiatorEvent } from './types.js';
 
 export type { EstablishedChild, Established, InitiatorConfig, InitiatorEvent } from './types.js';
@@ -62,7 +63,10 @@ export class IkeInitiator {
   private readonly log: Logger;
   private readonly random: (n: number) => Uint8Array;
   private readonly requests: Requests;
-  private readonly peer = new PeerRequests();
+  /** The IKE SA once IKE_SA_INIT is done (its keys, message IDs, fragments). */
+  private sa: IkeSa | undefined;
+  /** After IKE_AUTH: everything the IKE SA does (peer requests, rekeys, DPD, deletes). */
+  private tasks: TaskManager | undefined;
   private spiI: Uint8Array = new Uint8Array(8);
   private spiR: Uint8Array = ZERO_SPI;
   private nonceI: Uint8Array = new Uint8Array(0);
@@ -77,7 +81,6 @@ export class IkeInitiator {
   private initResponse: Uint8Array | undefined;
   private suite_: IkeSuite | undefined;
   private keys_: IkeKeys | undefined;
-  private sk: SkAlgorithms | undefined;
   private espSpi = 0;
   private sentEsp: Proposal[] = [];
   private established_: Established | undefined;
@@ -92,9 +95,6 @@ export class IkeInitiator {
   private authRound: 'first' | 'eap' | 'final' = 'first';
   /** Both sides announced FRAGMENTATION_SUPPORTED (RFC 7383): big SK messages go out as SKF fragments. */
   private peerFragments = false;
-  /** Reassembly of the gateway's fragmented responses and requests (once keys exist, unless fragmentation = no). */
-  private responseFragments: FragmentReassembler | undefined;
-  private requestFragments: FragmentReassembler | undefined;
   private out: InitiatorEvent[] = [];
 
   constructor(config: InitiatorConfig) {
@@ -119,11 +119,16 @@ export class IkeInitiator {
   }
   /** When onTimer() should be called next (ms on the caller's clock), or undefined. */
   deadline(): number | undefined {
-    return this.state_ === 'ended' ? undefined : this.requests.deadline();
+    if (this.state_ === 'ended') return undefined;
+    return this.tasks ? this.tasks.deadline() : this.requests.deadline();
   }
   /** The gateway's port changed (after the float): named in timeout messages. */
   setPeerPort(port: number): void {
     this.requests.peer = `${this.c.remoteAddress}:${port}`;
+  }
+  /** The task manager of the established IKE SA (rekeys, DPD, deletes), for the session and tests. */
+  get manager(): TaskManager | undefined {
+    return this.tasks;
   }
 
   /** Sends the first IKE_SA_INIT request. */
@@ -141,6 +146,7 @@ export class IkeInitiator {
   /** One IKE message from the gateway. Anything that is not for us, or does not verify, is dropped. */
   receive(raw: Uint8Array, now: number): InitiatorEvent[] {
     if (this.state_ === 'idle' || this.state_ === 'ended') return [];
+    if (this.tasks) return this.fromTasks(this.tasks.receive(raw, now));
     let msg: IkeMessage;
     try {
       msg = parseIkeMessage(raw);
@@ -155,8 +161,9 @@ export class IkeInitiator {
         if (!this.requests.matches(h.exchange, h.messageId)) return [];
         if (h.exchange === IkeExchange.IKE_SA_INIT) this.onInitResponse(raw, msg, now);
         else this.onEncryptedResponse(raw, msg, now);
-      } else if (this.keys_ && Buffer.from(h.spiR).equals(Buffer.from(this.spiR))) {
-        this.onPeerRequest(raw, msg, now);
+      } else if (this.sa?.owns(h)) {
+        // A request of the gateway before IKE_AUTH is done: nothing we can act on yet.
+        this.log.debug(`${exchangeName(h.exchange)} request from the gateway during IKE_AUTH ignored`);
       }
     } catch (e) {
       const err = e instanceof VpnError ? e : new VpnError('PROTOCOL', (e as Error).message);
@@ -169,6 +176,7 @@ export class IkeInitiator {
   /** Retransmissions and the timeout of the request in flight. */
   onTimer(now: number): InitiatorEvent[] {
     if (this.state_ === 'ended') return [];
+    if (this.tasks) return this.fromTasks(this.tasks.onTimer(now));
     const r = this.requests.onTimer(now);
     if (r && 'resend' in r) {
       this.log.debug(`retransmitting ${this.requests.outstanding?.what ?? 'request'}${r.resend.length > 1 ? ` (all ${r.resend.length} fragments)` : ''}`);
@@ -184,14 +192,12 @@ export class IkeInitiator {
   /** Leaves: a DELETE of the IKE SA when there is one ('ended' follows its answer or timeout). */
   close(now: number): InitiatorEvent[] {
     if (this.state_ === 'ended' || this.state_ === 'deleting') return [];
-    if (this.state_ !== 'established') {
+    if (this.state_ !== 'established' || !this.tasks) {
       this.end('user');
       return this.flush();
     }
     this.state_ = 'deleting';
-    this.requests.complete();
-    this.sendRequest(IkeExchange.INFORMATIONAL, [payload(PayloadType.DELETE, buildDelete({ protocol: ProtocolId.IKE, spiSize: 0, spis: [] }))], now, 'INFORMATIONAL (DELETE)');
-    return this.flush();
+    return this.fromTasks(this.tasks.close(now));
   }
 
   // ------------------------------------------------------------------ IKE_SA_INIT
@@ -270,7 +276,6 @@ export class IkeInitiator {
     const secret = this.ke!.computeSecret(ke.data);
     this.spiR = Uint8Array.from(spiR);
     this.suite_ = suite;
-    this.sk = { encr: suite.encr, integ: suite.integ };
     this.keys_ = deriveIkeKeys({
       prf: suite.prf.hash,
       nonceI: this.nonceI,
@@ -283,12 +288,21 @@ export class IkeInitiator {
     this.initResponse = Uint8Array.from(raw);
     const sha = findNotify(p, NotifyType.SIGNATURE_HASH_ALGORITHMS);
     if (sha) this.peerHashes = parseHashAlgorithms(sha.data);
-    if (this.fragmentation() !== 'no') {
-      this.peerFragments = findNotify(p, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) !== undefined;
-      this.responseFragments = new FragmentReassembler(this.sk, { encKey: this.keys_.skEr, integKey: this.keys_.skAr });
-      this.requestFragments = new FragmentReassembler(this.sk, { encKey: this.keys_.skEr, integKey: this.keys_.skAr });
-    }
+    this.peerFragments = this.fragmentation() !== 'no' && findNotify(p, NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) !== undefined;
     this.requests.complete();
+    this.sa = new IkeSa({
+      spiI: this.spiI,
+      spiR: this.spiR,
+      initiator: true,
+      suite,
+      keys: this.keys_,
+      requests: this.requests,
+      fragmentation: this.fragmentation(),
+      peerFragments: this.peerFragments,
+      fragmentLimit: this.c.fragmentLimit,
+      random: this.random,
+      log: this.log,
+    });
     this.log.info(`IKE_SA_INIT done: ${suite.text}, SPIs ${hex(this.spiI)}_i ${hex(this.spiR)}_r`);
     if (this.log.enabled('debug')) {
       // Secret: what Wireshark's ikev2_decryption_table needs to decrypt this IKE SA's messages (debug and trace only).
@@ -352,84 +366,21 @@ export class IkeInitiator {
   }
 
   private sendRequest(exchange: number, inner: IkePayload[], now: number, what?: string): void {
-    const header: IkeHeaderFields = { spiI: this.spiI, spiR: this.spiR, exchange, flags: IkeFlags.INITIATOR, messageId: this.requests.nextMessageId };
-    const m = this.seal(header, inner);
-    this.requests.start(exchange, m, now, what);
-    for (const message of m) this.out.push({ type: 'send', message });
+    for (const message of this.sa!.request(exchange, inner, now, what)) this.out.push({ type: 'send', message });
   }
 
   private fragmentation(): 'yes' | 'accept' | 'no' {
     return this.c.fragmentation ?? 'yes';
   }
 
-  /**
-   * The message as datagrams, logged: one SK message, or SKF fragments when both sides support fragmentation,
-   * we may send fragments (fragmentation = yes) and the whole message would exceed the size limit.
-   */
-  private seal(header: IkeHeaderFields, inner: IkePayload[]): Uint8Array[] {
-    const k = this.keys_!;
-    const keys = { encKey: k.skEi, integKey: k.skAi };
-    const whole = sealMessage(header, inner, this.sk!, keys, { random: this.random });
-    const limit = this.c.fragmentLimit ?? ikeMessageLimit();
-    this.log.debug(`sending ${describeMessage(header, inner)}`);
-    if (whole.length <= limit || !this.peerFragments || this.fragmentation() !== 'yes') return [whole];
-    const frags = sealFragments(header, inner, this.sk!, keys, limit, { random: this.random });
-    this.log.debug(`sending ${exchangeKind(header)} in ${frags.length} fragments (${whole.length} bytes unfragmented, fragments of at most ${limit} bytes)`);
-    return frags;
-  }
-
-  /**
-   * An SKF message (RFC 7383): the next fragment of the message `r` collects. Returns the inner payloads once
-   * the message is whole, else undefined (kept, or dropped with a debug line).
-   */
-  private defragment(r: FragmentReassembler | undefined, raw: Uint8Array, msg: IkeMessage): IkePayload[] | undefined {
-    const what = exchangeKind(msg.header);
-    if (!r) {
-      this.log.debug(`fragment of ${what} dropped: IKE fragmentation is off (fragmentation = no)`);
-      return undefined;
-    }
-    let o: FragmentOutcome | null;
-    try {
-      o = r.add(raw, msg);
-    } catch (e) {
-      this.log.debug(`malformed fragment of ${what} dropped: ${(e as Error).message}`);
-      return undefined;
-    }
-    if (!o) {
-      this.log.debug(`fragment of ${what} dropped (does not verify, a duplicate, or of an older fragmentation)`);
-      return undefined;
-    }
-    if (!o.done) {
-      this.log.debug(`received fragment ${o.number} of ${o.total} of ${what} (${o.have} of ${o.total} so far)`);
-      return undefined;
-    }
-    this.log.debug(`received fragment ${o.number} of ${o.total}, reassembled ${what} (${o.length} bytes)`);
-    return o.inner;
-  }
-
-  private open(raw: Uint8Array, msg: IkeMessage): IkePayload[] | null {
-    const k = this.keys_!;
-    return openMessage(raw, msg, this.sk!, { encKey: k.skEr, integKey: k.skAr });
-  }
-
   private onEncryptedResponse(raw: Uint8Array, msg: IkeMessage, now: number): void {
-    if (!this.keys_ || !Buffer.from(msg.header.spiR).equals(Buffer.from(this.spiR))) return;
-    if (isFragment(msg)) {
-      const whole = this.defragment(this.responseFragments, raw, msg);
-      if (whole) this.onResponse(msg, whole, now);
-      return;
-    }
-    const inner = this.open(raw, msg);
-    if (!inner) {
-      this.log.debug(`${describeMessage(msg.header, msg.payloads)} does not verify: dropped`);
-      return;
-    }
-    this.onResponse(msg, inner, now);
+    if (!this.sa?.owns(msg.header)) return;
+    const inner = this.sa.open(raw, msg, 'response');
+    if (inner) this.onResponse(msg, inner, now);
   }
 
   private onResponse(msg: IkeMessage, inner: IkePayload[], now: number): void {
     this.log.debug(`received ${describeMessage(msg.header, inner)}`);
-    this.responseFragments?.reset();
     this.requests.complete();
     if (this.state_ === 'auth' && msg.header.exchange === IkeExchange.IKE_AUTH) this.onAuthResponse(inner, now);
     else if (this.state_ === 'deleting') this.end('user');
@@ -474,6 +425,7 @@ export class IkeInitiator {
     }
     this.established_ = established;
     this.state_ = 'established';
+    this.startTasks(established, now);
     this.out.push({ type: 'established', sa: established });
   }
 
@@ -583,66 +535,39 @@ export class IkeInitiator {
 
   // ------------------------------------------------------------------ after IKE_AUTH
 
-  private onPeerRequest(raw: Uint8Array, msg: IkeMessage, now: number): void {
-    const h = msg.header;
-    const kind = this.peer.classify(h.messageId);
-    if (kind === 'old') return;
-    let inner: IkePayload[] | null | undefined;
-    if (isFragment(msg)) {
-      if (kind === 'retransmit') {
-        // A retransmitted fragmented request: answer once, on its (authenticated) first fragment (RFC 7383 §2.6.1).
-        let f;
-        try {
-          f = this.requestFragments && openFragment(raw, msg, this.sk!, { encKey: this.keys_!.skEr, integKey: this.keys_!.skAr });
-        } catch {
-          f = null;
-        }
-        if (f?.number === 1) this.resendCached();
-        return;
-      }
-      inner = this.defragment(this.requestFragments, raw, msg);
-      if (!inner) return;
-    } else {
-      inner = this.open(raw, msg);
-      if (!inner) return;
-      if (kind === 'retransmit') {
-        this.resendCached();
-        return;
-      }
-    }
-    this.log.debug(`received ${describeMessage(h, inner)}`);
-    let reply: IkePayload[] = [];
-    let ending: { reason: CloseReason; error: VpnError; deleteIke: boolean } | undefined;
-    if (h.exchange === IkeExchange.INFORMATIONAL) {
-      for (const d of inner.filter((x) => x.type === PayloadType.DELETE).map((x) => parseDelete(x.body))) {
-        if (d.protocol === ProtocolId.IKE) ending = { reason: 'server-exit', error: new VpnError('PROTOCOL', 'the gateway deleted the IKE SA'), deleteIke: false };
-        else if (d.protocol === ProtocolId.ESP && this.established_ && d.spis.some((s) => Buffer.from(s).readUInt32BE(0) === this.established_!.child.spiOut)) {
-          reply = [payload(PayloadType.DELETE, buildDelete({ protocol: ProtocolId.ESP, spiSize: 4, spis: [be32(this.established_.child.spiIn)] }))];
-          ending ??= { reason: 'server-exit', error: new VpnError('PROTOCOL', 'the gateway deleted the CHILD_SA'), deleteIke: true };
-        }
-      }
-    } else if (h.exchange === IkeExchange.CREATE_CHILD_SA) {
-      this.log.warn('the gateway wants to rekey (CREATE_CHILD_SA), which is not implemented yet; refusing with NO_ADDITIONAL_SAS');
-      reply = [notify(NotifyType.NO_ADDITIONAL_SAS)];
-    } else {
-      return;
-    }
-    const header: IkeHeaderFields = { spiI: this.spiI, spiR: this.spiR, exchange: h.exchange, flags: IkeFlags.INITIATOR | IkeFlags.RESPONSE, messageId: h.messageId };
-    const m = this.seal(header, reply);
-    this.peer.answered(h.messageId, m);
-    for (const message of m) this.out.push({ type: 'send', message });
-    if (ending) {
-      if (ending.deleteIke) this.deleteAndEnd(now, ending.reason, ending.error);
-      else this.end(ending.reason, ending.error);
-    }
+  /** Hands the IKE SA to the task manager, which answers and rekeys from now on. */
+  private startTasks(established: Established, now: number): void {
+    const c = this.c;
+    const ch = established.child;
+    this.tasks = new TaskManager(
+      this.sa!,
+      { suite: ch.suite, esn: ch.esn, spiIn: ch.spiIn, spiOut: ch.spiOut, inbound: ch.keys.responder, outbound: ch.keys.initiator, tsi: ch.tsi, tsr: ch.tsr },
+      {
+        ike: c.ike,
+        esp: c.esp,
+        ikeRekeySeconds: c.ikeRekeySeconds ?? 0,
+        ikeRandSeconds: c.ikeRandSeconds ?? 0,
+        dpdDelaySeconds: c.dpdDelaySeconds ?? 0,
+        dpdTimeoutSeconds: c.dpdTimeoutSeconds,
+        retransmit: c.retransmit ?? DEFAULT_RETRANSMIT,
+        peerName: this.requests.peer,
+        fragmentation: this.fragmentation(),
+        peerFragments: this.peerFragments,
+        fragmentLimit: c.fragmentLimit,
+        random: this.random,
+        uniform: c.uniform,
+        keyExchange: c.keyExchange,
+        log: this.log,
+        inboundCount: c.inboundCount ?? (() => 0),
+      },
+      now,
+    );
   }
 
-  /** The gateway retransmitted its last request: our response again, every datagram of it. */
-  private resendCached(): void {
-    const again = this.peer.cachedResponse();
-    if (!again) return;
-    this.log.debug(`retransmitted request from the gateway: sending our response again${again.length > 1 ? ` (all ${again.length} fragments)` : ''}`);
-    for (const message of again) this.out.push({ type: 'send', message });
+  /** Events of the task manager as the initiator's; 'ended' ends the initiator too. */
+  private fromTasks(evs: TaskEvent[]): InitiatorEvent[] {
+    for (const e of evs) if (e.type === 'ended') this.state_ = 'ended';
+    return [...this.flush(), ...evs];
   }
 
   /** Tells the gateway the IKE SA is gone (one DELETE, not waited for) and ends. */
@@ -680,6 +605,5 @@ export class IkeInitiator {
   }
 }
 
-const isFragment = (m: IkeMessage) => m.payloads[m.payloads.length - 1]?.type === PayloadType.SKF;
 const be32 = (n: number) => Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
 const copyTs = (t: TrafficSelector): TrafficSelector => ({ ...t, startAddress: Uint8Array.from(t.startAddress), endAddress: Uint8Array.from(t.endAddress) });

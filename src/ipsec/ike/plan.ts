@@ -119,7 +119,6 @@ export function planIke(config: IpsecConfig, conn: IkeConnection, warnings: stri
   else if (!vip4) warnings.push(`${at('vips')}: vips = ${conn.vips.join(', ')}: only IPv4 virtual IPs are supported; requesting any IPv4 address`);
   if (conn.fragmentation === 'force') warnings.push(`${at('fragmentation')}: fragmentation = force acts as yes with IKEv2: fragments are sent only to a gateway that announced IKEV2_FRAGMENTATION_SUPPORTED, and only for messages that would exceed 1280 bytes`);
   const fragmentation = conn.fragmentation === 'force' ? 'yes' : conn.fragmentation;
-  if (conn.dpdDelay > 0) warnings.push(`${at('dpd_delay')}: dpd_delay ignored: this client answers the gateway's liveness checks but sends none of its own yet`);
   const ts = [...child.localTs, ...child.remoteTs].filter((t) => t.kind !== 'dynamic' && t.family === 6);
   if (ts.length > 0) warnings.push(`${child.where}: IPv6 traffic selectors ignored (${ts.map((t) => t.raw).join(', ')}): the tunnel carries IPv4 only`);
   const keepAlive = conn.client?.natKeepalive ?? 20;

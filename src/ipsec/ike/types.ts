@@ -13,6 +13,7 @@ import type { ChildKeys } from '../ike-keys.js';
 import type { RetransmitPolicy } from './exchange.js';
 import type { CpReply } from './messages.js';
 import type { EspOffer, IkeOffer, IkeSuite } from './proposals.js';
+import type { TaskEvent } from './task-manager.js';
 
 export interface InitiatorConfig {
   ike: readonly IkeOffer[];
@@ -41,6 +42,17 @@ export interface InitiatorConfig {
   fragmentation?: 'yes' | 'accept' | 'no';
   /** The largest IKE message (header included, non-ESP marker not) before fragmenting; default 1248 (a 1280-byte IPv4 datagram). */
   fragmentLimit?: number;
+  /** Rekey the IKE SA after this many seconds (rekey_time; 0 or undefined: never), less up to ikeRandSeconds. */
+  ikeRekeySeconds?: number;
+  ikeRandSeconds?: number;
+  /** Our liveness check (DPD) after this many seconds without anything from the gateway (dpd_delay; 0: none). */
+  dpdDelaySeconds?: number;
+  /** Our liveness check gives up after this many seconds (dpd_timeout; 0: when its retransmissions run out). */
+  dpdTimeoutSeconds?: number;
+  /** What has come in from the gateway so far (ESP packets and IKE messages), for DPD. */
+  inboundCount?: () => number;
+  /** Uniform [0, 1) for rand_time (tests fix it). */
+  uniform?: () => number;
   /** Random bytes (SPIs, nonces, IVs, padding); tests inject their own. */
   random?: (n: number) => Uint8Array;
   /** Key exchange factory (tests inject fixed values). */
@@ -81,9 +93,7 @@ export interface Established {
 }
 
 export type InitiatorEvent =
-  | { type: 'send'; message: Uint8Array }
+  | TaskEvent
   /** Move to the gateway's port 4500 (non-ESP marker) before sending what follows. */
   | { type: 'float' }
-  | { type: 'established'; sa: Established }
-  /** The IKE SA is over; nothing more will come from this initiator. */
-  | { type: 'ended'; reason: CloseReason; error?: VpnError };
+  | { type: 'established'; sa: Established };

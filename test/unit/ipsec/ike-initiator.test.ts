@@ -22,7 +22,7 @@ import { InboundSa, OutboundSa } from '../../../src/ipsec/esp-sa.js';
 import { parseIdentity } from '../../../src/ipsec/ike/identity.js';
 import { planIke } from '../../../src/ipsec/ike/plan.js';
 import { IkeInitiator, type InitiatorConfig, type InitiatorEvent } from '../../../src/ipsec/ike/initiator.js';
-import { parseEspProposals, parseIkeProposals, type IkeEncr, type IkeInteg, type IkePrf } from '../../../src/ipsec/ike/proposals.js';
+import { espSaProposals, parseEspProposals, parseIkeProposals, type IkeEncr, type IkeInteg, type IkePrf } from '../../../src/ipsec/ike/proposals.js';
 import { FragmentReassembler, sealFragments } from '../../../src/ipsec/ike/fragments.js';
 import { openMessage, sealMessage, type SkAlgorithms } from '../../../src/ipsec/ike/sk.js';
 import { deriveChildKeys, deriveIkeKeys, pskAuth, signedOctets, type IkeKeys } from '../../../src/ipsec/ike-keys.js';
@@ -43,6 +43,11 @@ const PSK = Buffer.from('lab-psk-not-secret');
 const GW = '192.0.2.1';
 const p = (type: number, body: Uint8Array): IkePayload => ({ type, critical: false, body });
 const note = (type: number, data: Uint8Array = new Uint8Array(0)) => p(PayloadType.NOTIFY, buildNotify({ protocol: 0, spi: new Uint8Array(0), type, data }));
+/** A CREATE_CHILD_SA request for another CHILD_SA (no REKEY_SA): SA, Nonce, TSi, TSr. */
+const newChildRequest = (): IkePayload[] => [
+  p(PayloadType.SA, buildSa(espSaProposals(parseEspProposals(['aes128gcm16']), 0x51000001))),
+  p(PayloadType.NONCE, buildNonce(new Uint8Array(32).fill(7))),
+];
 const ip4 = (s: string) => Uint8Array.from(s.split('.').map(Number));
 const ts = (from: string, to: string): TrafficSelector => ({ type: TsType.IPV4_ADDR_RANGE, ipProtocol: 0, startPort: 0, endPort: 0xffff, startAddress: ip4(from), endAddress: ip4(to) });
 
@@ -413,7 +418,7 @@ test('COOKIE: IKE_SA_INIT again with N(COOKIE) first, same SPIi and nonce; AUTH 
   assert.deepEqual(Buffer.from(r.seen[0]!.header.spiI), Buffer.from(r.seen[1]!.header.spiI));
 });
 
-test('retransmission: the same bytes after 1, 2, 4, 8, 16 s, then HANDSHAKE_TIMEOUT 47 s after the first send', () => {
+test('retransmission: the same bytes after 1, 2, 4, 8, 8, 8 s, then HANDSHAKE_TIMEOUT 39 s after the first send', () => {
   const clock = new ManualClock(0);
   const i = new IkeInitiator(config(['aes128gcm16-prfsha256-ecp256'], ['aes128gcm16']));
   const first = i.start(0);
@@ -427,12 +432,12 @@ test('retransmission: the same bytes after 1, 2, 4, 8, 16 s, then HANDSHAKE_TIME
     for (const e of evs) if (e.type === 'send') sent.push({ at: t, bytes: Buffer.from(e.message).toString('hex') });
     end = ended(evs);
   }
-  assert.deepEqual(sent.map((s) => s.at), [0, 1000, 3000, 7000, 15000, 31000]);
+  assert.deepEqual(sent.map((s) => s.at), [0, 1000, 3000, 7000, 15000, 23000, 31000]);
   assert.ok(sent.every((s) => s.bytes === sent[0]!.bytes), 'retransmissions are byte-identical');
-  assert.equal(clock.now(), 47_000);
+  assert.equal(clock.now(), 39_000);
   assert.equal(end?.reason, 'handshake-timeout');
   assert.equal(end?.error?.code, 'HANDSHAKE_TIMEOUT');
-  assert.match(end!.error!.message, /no answer to IKE_SA_INIT from 192\.0\.2\.1:500 after 6 transmissions over 47 s/);
+  assert.match(end!.error!.message, /no answer to IKE_SA_INIT from 192\.0\.2\.1:500 after 7 transmissions over 39 s/);
   assert.equal(i.deadline(), undefined);
 });
 
@@ -508,7 +513,7 @@ test("a responder AUTH that does not verify, or an unexpected IDr, is AUTH_FAILE
   assert.match(e2.error!.message, /identified itself as 'evil\.lab', but remote id 'server\.lab'/);
 });
 
-test('after IKE_AUTH: DPD answered empty (and a retransmitted one byte-identically), CREATE_CHILD_SA refused, DELETE ends the SA', () => {
+test('after IKE_AUTH: DPD answered empty (and a retransmitted one byte-identically), a second CHILD_SA refused, DELETE ends the SA', () => {
   const clock = new ManualClock(0);
   const r = new Responder();
   const i = new IkeInitiator(config(['aes128gcm16-prfsha256-ecp256'], ['aes128gcm16']));
@@ -524,7 +529,7 @@ test('after IKE_AUTH: DPD answered empty (and a retransmitted one byte-identical
   const b = i.receive(dpd, clock.now());
   assert.deepEqual(Buffer.from((b[0] as { message: Uint8Array }).message), Buffer.from(reply), 'the cached response, not a new one');
 
-  const rekey = i.receive(r.request(IkeExchange.CREATE_CHILD_SA, [note(NotifyType.REKEY_SA)]), clock.now());
+  const rekey = i.receive(r.request(IkeExchange.CREATE_CHILD_SA, newChildRequest()), clock.now());
   const refusal = r.openReply((rekey[0] as { message: Uint8Array }).message)!;
   assert.equal(parseNotify(refusal[0]!.body).type, NotifyType.NO_ADDITIONAL_SAS);
 
@@ -652,7 +657,7 @@ test("fragmentation: the gateway's fragmented request is reassembled, answered i
   const r = new Responder({ fragSup: true, fragLimit: 100 });
   const i = new IkeInitiator(config(['aes128gcm16-prfsha256-ecp256'], ['aes128gcm16'], { fragmentLimit: 64 }));
   assert.equal(pump(i, r, i.start(0), clock).at(-1)!.type, 'established');
-  const req = r.requestFragments(IkeExchange.CREATE_CHILD_SA, [note(NotifyType.REKEY_SA, randomBytes(100))]);
+  const req = r.requestFragments(IkeExchange.CREATE_CHILD_SA, [...newChildRequest(), note(40960, randomBytes(100))]);
   assert.ok(req.length >= 2);
   const outs = req.map((f) => i.receive(f, clock.now()));
   assert.ok(outs.slice(0, -1).every((o) => o.length === 0), 'nothing until the request is whole');
