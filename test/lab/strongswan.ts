@@ -54,6 +54,8 @@ export interface StrongSwanOptions {
   ikeRekeyTime?: string;
   /** The CHILD_SA's rekey_time (default '1h'). */
   childRekeyTime?: string;
+  /** Raw swanctl.conf text added inside `secrets { }` (one setting per line). */
+  extraSecrets?: string;
   /** Raw strongswan.conf settings added inside `charon { }`, e.g. `cookie_threshold = 1` (one per line). */
   charon?: string;
 }
@@ -178,6 +180,7 @@ secrets {
     secret = "${this.psk.replaceAll('"', '\\"')}"
   }
 ${this.extraSecrets()}
+${o.extraSecrets ?? ''}
 }
 `,
     );
