@@ -5,7 +5,8 @@
  *
  * Flow: CONNECT (with Basic at once when the configuration says so); on 407 pick the strongest challenge we
  * can answer and have not tried, and send CONNECT again on a new connection; a second refusal of the same
- * method, or nothing left to try, is PROXY_AUTH_FAILED naming what the proxy offered. Any other non-2xx
+ * method, or nothing left to try, is PROXY_AUTH_FAILED naming what the proxy offered (a 401 with
+ * WWW-Authenticate, as tinyproxy sends for wrong credentials, is taken the same way). Any other non-2xx
  * status is PROXY_REFUSED with the proxy's status line.
  */
 import { createHash, randomBytes } from 'node:crypto';
@@ -319,10 +320,13 @@ export async function httpConnect(p: UpstreamProxy, target: DialTarget, o: DialO
     }
     sock.destroy();
     const status = `${head.status}${head.reason ? ` ${head.reason}` : ''}`;
-    if (head.status !== 407) {
+    // 407 is the proxy asking for credentials; some proxies (tinyproxy) answer wrong ones with 401 and
+    // WWW-Authenticate instead. Before CONNECT succeeds no origin server is involved, so both mean the proxy.
+    if (head.status !== 407 && head.status !== 401) {
       throw proxyError('PROXY_REFUSED', `the ${where} refused to connect us to ${uri}: ${status}${head.status === 403 ? ' (the proxy does not allow this destination or port)' : ''}`);
     }
-    const chs = parseChallenges(head.headers.filter(([k]) => k === 'proxy-authenticate').map(([, v]) => v));
+    const named = (h: string) => head.headers.filter(([k]) => k === h).map(([, v]) => v);
+    const chs = parseChallenges(named('proxy-authenticate').length ? named('proxy-authenticate') : named('www-authenticate'));
     const offered = describeChallenges(chs);
     if (!creds) throw proxyError('PROXY_AUTH_FAILED', `the ${where} requires authentication (${status}; it offers ${offered}): ${CRED_HINT}`);
     const next = choose(chs, p, tried);

@@ -42,6 +42,8 @@ export interface HttpProxyOptions {
   pass?: string;
   /** What to challenge with: 'basic', 'digest-md5', 'digest-sha256' or a raw Proxy-Authenticate list. */
   scheme?: 'basic' | 'digest-md5' | 'digest-sha256' | string[];
+  /** Answer wrong credentials with 401 and WWW-Authenticate (as tinyproxy does) instead of 407. */
+  wrongIs401?: boolean;
   /** Answer CONNECT with this status line instead (e.g. '403 Forbidden'). */
   refuse?: string;
   /** Bytes sent right after the 200 head, in the same write. */
@@ -87,6 +89,9 @@ export async function fakeHttpProxy(o: HttpProxyOptions = {}): Promise<FakeProxy
       if (!target) return void s.end('HTTP/1.1 400 Bad Request\r\n\r\n');
       if (o.refuse) return void s.end(`HTTP/1.1 ${o.refuse}\r\nContent-Length: 0\r\n\r\n`);
       if (!authorized(head, target)) {
+        if (o.wrongIs401 && /^proxy-authorization:/im.test(head)) {
+          return void s.end(`HTTP/1.0 401 Unauthorized\r\n${challenge().map((c) => `WWW-Authenticate: ${c}\r\n`).join('')}\r\n`);
+        }
         return void s.end(`HTTP/1.1 407 Proxy Authentication Required\r\n${challenge().map((c) => `Proxy-Authenticate: ${c}\r\n`).join('')}Content-Length: 0\r\n\r\n`);
       }
       const [h, p] = [target.slice(0, target.lastIndexOf(':')), Number(target.slice(target.lastIndexOf(':') + 1))];

@@ -117,6 +117,9 @@ test('407: one line naming the methods offered, PROXY_AUTH_FAILED, whether crede
     const basicOnly = await fakeHttpProxy({ user: 'a', pass: 'b', scheme: 'basic' });
     await rejectsWith(dial({ ...base, port: basicOnly.port, username: 'a', password: 'b', auth: 'auto-nct' }), 'PROXY_AUTH_FAILED', /only Digest is allowed here \('auto-nct'/);
     await basicOnly.stop();
+    const tiny = await fakeHttpProxy({ user: 'a', pass: 'b', scheme: 'basic', wrongIs401: true });
+    await rejectsWith(dial({ ...base, port: tiny.port, username: 'a', password: 'c', auth: 'basic' }), 'PROXY_AUTH_FAILED', /refused the credentials of user "a" \(401 Unauthorized; it offers Basic realm "lab proxy"\)/);
+    await tiny.stop();
   } finally {
     await px.stop();
     await ntlm.stop();
