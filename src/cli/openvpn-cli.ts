@@ -32,7 +32,8 @@ export const openVpnCli: ProtocolCli<OpenVpnFlags> = {
   --no-tls-ekm             do not offer the TLS keying-material exporter; derive data keys with the TLS1-PRF
 `,
   parseFlags(v) {
-    return { authUserPassFile: v['auth-user-pass'] as string | undefined, upstreamProxy: v['upstream-proxy'] as string | undefined, tlsEkm: !v['no-tls-ekm'] };
+    const upstreamProxy = v['upstream-proxy'] as string | undefined;
+    return { authUserPassFile: v['auth-user-pass'] as string | undefined, tlsEkm: !v['no-tls-ekm'], ...(upstreamProxy !== undefined ? { upstreamProxy } : {}) };
   },
   async prepare(configPath, flags, log) {
     const { backend, warnings } = await prepareOpenVpn({ profile: configPath, credentialsFile: flags.authUserPassFile, upstreamProxy: flags.upstreamProxy, tlsEkm: flags.tlsEkm, logger: log });
