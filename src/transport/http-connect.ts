@@ -289,6 +289,7 @@ const CRED_HINT =
 export async function httpConnect(p: UpstreamProxy, target: DialTarget, o: DialOptions = {}): Promise<{ socket: net.Socket; head: Buffer }> {
   const creds: Credentials | undefined = p.username !== undefined ? { username: p.username, password: p.password ?? '' } : undefined;
   const tried = new Set<Method>();
+  let staleRetried = false;
   let authorization: string | undefined;
   if ((p.auth ?? 'auto') === 'basic' && creds) {
     authorization = basicAuthorization(creds);
@@ -329,7 +330,13 @@ export async function httpConnect(p: UpstreamProxy, target: DialTarget, o: DialO
     const chs = parseChallenges(named('proxy-authenticate').length ? named('proxy-authenticate') : named('www-authenticate'));
     const offered = describeChallenges(chs);
     if (!creds) throw proxyError('PROXY_AUTH_FAILED', `the ${where} requires authentication (${status}; it offers ${offered}): ${CRED_HINT}`);
-    const next = choose(chs, p, tried);
+    let next = choose(chs, p, tried);
+    // stale=true (RFC 7616 §3.3): our answer was right but its nonce expired; answer the new nonce once.
+    const stale = chs.find((c) => digestSupported(c) && (c.params.stale ?? '').toLowerCase() === 'true');
+    if (!next && stale && !staleRetried) {
+      staleRetried = true;
+      next = { method: (stale.params.algorithm ?? '').toUpperCase().startsWith('SHA-256') ? 'digest-sha256' : 'digest-md5', ch: stale };
+    }
     if (!next) {
       if (tried.size > 0) {
         throw proxyError('PROXY_AUTH_FAILED', `the ${where} refused the credentials of user ${JSON.stringify(creds.username)} (${status}; it offers ${offered})`);

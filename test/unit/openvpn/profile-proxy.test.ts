@@ -122,3 +122,37 @@ test('a proxy that refuses our credentials ends the connection for good; a refus
   assert.equal(isFatalOpenVpn('transport-error', new VpnError('PROXY_AUTH_FAILED', 'x')), true);
   assert.equal(isFatalOpenVpn('transport-error', new VpnError('PROXY_REFUSED', 'x')), false);
 });
+
+test('prepareOpenVpn: the upstream proxy reaches the transport of each session (library option upstreamProxy)', async () => {
+  const { prepareOpenVpn } = await import('../../../src/openvpn/setup.js');
+  const { TransportError } = await import('../../../src/transport/index.js');
+  const seen: unknown[] = [];
+  const createTransport = (kind: 'udp' | 'tcp', opts: { upstreamProxy?: unknown }) => {
+    seen.push({ kind, proxy: opts.upstreamProxy });
+    return {
+      kind,
+      connect: () => Promise.reject(new TransportError('PROXY_AUTH_FAILED', 'no', { fatal: true })),
+      send() {},
+      on() {
+        return this;
+      },
+      off() {
+        return this;
+      },
+      close: () => Promise.resolve(),
+    } as never;
+  };
+  const text = client('socks-proxy 10.0.0.9 1080\n', 'udp').replace('auth-user-pass\n', '');
+  const withCert = text.replace('<ca>', 'auth-user-pass\n<ca>');
+  for (const [upstreamProxy, want] of [
+    [undefined, { type: 'socks5', host: '10.0.0.9', port: 1080 }],
+    ['socks5://u:p@10.0.0.8:1081', { type: 'socks5', host: '10.0.0.8', port: 1081, username: 'u', password: 'p' }],
+  ] as const) {
+    seen.length = 0;
+    const { backend } = await prepareOpenVpn({ profile: withCert, username: 'a', password: 'b', upstreamProxy, createTransport, env: {} });
+    const session = backend.createSession(0, undefined);
+    await session.start().catch(() => {});
+    await session.close();
+    assert.deepEqual(seen, [{ kind: 'udp', proxy: want }]);
+  }
+});

@@ -102,6 +102,26 @@ test('HTTP CONNECT with Digest MD5 (qop auth, opaque) and SHA-256 (qop auth,auth
   await echo.stop();
 });
 
+test('Digest with stale=true: the new nonce is answered once, then the refusal is final', async () => {
+  let n = 0;
+  const srv = await tcpServer((s) => {
+    s.once('data', () => {
+      n++;
+      s.end(`HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Digest realm="r", nonce="n${n}", qop="auth"${n > 1 ? ', stale=true' : ''}\r\n\r\n`);
+    });
+  });
+  try {
+    await rejectsWith(
+      createTransport('tcp', { host: '127.0.0.1', port: 9, upstreamProxy: { type: 'http', host: '127.0.0.1', port: srv.port, username: 'u', password: 'p' } }).connect(),
+      'PROXY_AUTH_FAILED',
+      /refused the credentials of user "u"/,
+    );
+    assert.equal(n, 3, 'no credentials, Digest, Digest with the fresh nonce');
+  } finally {
+    await srv.stop();
+  }
+});
+
 test('407: one line naming the methods offered, PROXY_AUTH_FAILED, whether credentials are missing, wrong or unanswerable', async () => {
   const px = await fakeHttpProxy({ user: 'alice', pass: 'right', scheme: ['Basic realm="corp"', 'NTLM', 'Digest realm="corp", nonce="x", algorithm=MD5'] });
   const ntlm = await fakeHttpProxy({ user: 'alice', pass: 'right', scheme: ['NTLM', 'Negotiate'] });
