@@ -1,7 +1,7 @@
 /**
  * OpenVPN reaching its server through a real upstream proxy from Debian, with the direct path blocked:
- * tinyproxy with Basic authentication (CONNECT, OpenVPN over TCP) and dante with username/password
- * (SOCKS5 CONNECT for TCP, UDP ASSOCIATE for UDP). The proxies run in the lab's srv namespace on the
+ * tinyproxy with Basic authentication and squid with Digest only (CONNECT, OpenVPN over TCP), and dante
+ * with username/password (SOCKS5 CONNECT for TCP, UDP ASSOCIATE for UDP). The proxies run in the lab's srv namespace on the
  * address our client reaches it at; an nft rule there drops what the root namespace (our client) sends to
  * the OpenVPN ports, so only a connection made by the proxy itself (from srv's own address) gets through.
  * Each session carries a curl download through our own HTTP proxy, byte for byte; wrong proxy credentials
@@ -48,7 +48,7 @@ async function download(cli: CliProcess, n: number): Promise<void> {
 
 let lab: Lab;
 
-describe('OpenVPN through an upstream proxy (tinyproxy, dante) with the direct path blocked', { skip: pre.skip, timeout: 900_000 }, () => {
+describe('OpenVPN through an upstream proxy (tinyproxy, squid, dante) with the direct path blocked', { skip: pre.skip, timeout: 900_000 }, () => {
   let tcpServer: OpenVpnServer;
   let udpServer: OpenVpnServer;
   const daemons: Daemon[] = [];
@@ -131,6 +131,62 @@ describe('OpenVPN through an upstream proxy (tinyproxy, dante) with the direct p
       // tinyproxy answers wrong credentials with 401 + WWW-Authenticate (and missing ones with 407)
       assert.match(lines.at(-1)!, /^vpnproxy: error \[PROXY_AUTH_FAILED\]: the HTTP proxy [\d.]+:3128 refused the credentials of user "vpnlab" \(40[17] [^;]*; it offers Basic realm "Tinyproxy"\)$/);
       assert.equal((cli.stderr.match(/reaching .* through the HTTP proxy/g) ?? []).length, 1, 'one attempt, no reconnect loop');
+    });
+  });
+
+  describe('squid with Digest authentication only', () => {
+    const squidPort = 3129;
+    let squid: Daemon;
+    before(async () => {
+      // squid's helper runs as the proxy user and cannot read the lab's root-only directory: give squid a
+      // tmpfs of its own over /var/spool/squid in a private mount namespace (the host's is untouched).
+      const pw = join(lab.dir, 'digest-passwd');
+      await writeFile(pw, `${PROXY_USER}:${PROXY_PASS}\n`, { mode: 0o600 });
+      const spool = '/var/spool/squid';
+      const conf = [
+        `http_port ${lab.addr.srv}:${squidPort}`,
+        `auth_param digest program /usr/lib/squid/digest_file_auth ${spool}/digest-passwd`,
+        'auth_param digest children 2',
+        'auth_param digest realm vpnproxy-lab',
+        'acl authed proxy_auth REQUIRED',
+        'http_access allow authed',
+        'http_access deny all',
+        'cache deny all',
+        'access_log none',
+        `cache_log ${spool}/cache.log`,
+        'pid_filename none',
+        `coredump_dir ${spool}`,
+        'shutdown_lifetime 1 seconds',
+      ];
+      const file = join(lab.dir, 'squid.conf');
+      await writeFile(file, conf.join('\n') + '\n');
+      squid = lab.spawn('srv', 'squid', 'unshare', [
+        '-m',
+        'sh',
+        '-c',
+        `mount -t tmpfs -o mode=0755 none ${spool} && cp ${file} ${pw} ${spool}/ && chown -R proxy:proxy ${spool} && chmod 0600 ${spool}/digest-passwd && exec squid -N -d 1 -f ${spool}/squid.conf`,
+      ]);
+      daemons.push(squid);
+      await waitFor('squid listening', async () => (await tryConnect(lab.addr.srv, squidPort, 500)) === 'open', 30_000);
+    });
+
+    test("http-proxy … auto answers squid's Digest challenge (credentials from VPNPROXY_PROXY_*): curl byte-exact", async () => {
+      const profile = await tcpServer.clientProfile({ name: 'via-squid.ovpn', extra: [`http-proxy ${lab.addr.srv} ${squidPort} auto`, 'http-proxy-option VERSION 1.1'] });
+      const cli = startCli(profile, [], { VPNPROXY_PROXY_USERNAME: PROXY_USER, VPNPROXY_PROXY_PASSWORD: PROXY_PASS });
+      try {
+        await download(cli, 5 * 1024 * 1024);
+      } catch (e) {
+        throw Object.assign(e as Error, { message: `${(e as Error).message}\n--- squid ---\n${squid.output().slice(-3000)}` });
+      } finally {
+        await cli.stop();
+      }
+    });
+
+    test('a wrong password: PROXY_AUTH_FAILED naming Digest, exit 1', async () => {
+      const cli = startCli(await tcpServer.clientProfile({ name: 'plain-tcp4.ovpn' }), ['--upstream-proxy', `http://${PROXY_USER}:wrong@${lab.addr.srv}:${squidPort}`]);
+      const r = await cli.waitExit(60_000);
+      assert.equal(r.code, 1, cli.stderr);
+      assert.match(cli.stderr, /^vpnproxy: error \[PROXY_AUTH_FAILED\]: the HTTP proxy [\d.]+:3129 refused the credentials of user "vpnlab" \(407 [^;]*; it offers Digest \(MD5, realm "vpnproxy-lab"\)\)$/m);
     });
   });
 

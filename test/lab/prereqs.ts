@@ -22,8 +22,8 @@ const BINARIES: Record<LabFeature | 'base', string[]> = {
   dns: ['dnsmasq'],
   // The scapy ESP gateway (esp-gateway.py) and tshark's ESP decryption (tshark-esp.ts).
   esp: ['/usr/bin/python3', 'tshark', 'dumpcap'],
-  // Upstream proxies between our client and the server (tinyproxy, dante) and nft to block the direct path.
-  proxies: ['tinyproxy', 'danted', 'nft'],
+  // Upstream proxies between our client and the server (tinyproxy, squid, dante) and nft to block the direct path.
+  proxies: ['tinyproxy', 'squid', '/usr/lib/squid/digest_file_auth', 'danted', 'nft'],
 };
 
 /** Python modules (Debian packages) a feature needs, as files that must exist. */
