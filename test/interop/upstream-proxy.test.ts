@@ -122,6 +122,16 @@ describe('OpenVPN through an upstream proxy (tinyproxy, squid, dante) with the d
       }
     });
 
+    test('a CONNECT the proxy refuses (a port outside its ConnectPort list) says so with the status line', async () => {
+      const profile = await tcpServer.clientProfile({ name: 'refused-port.ovpn', remote: { host: lab.addr.srv, port: tcpServer.port + 77 } });
+      const cli = startCli(profile, ['--upstream-proxy', `http://${PROXY_USER}:${PROXY_PASS}@${lab.addr.srv}:${proxyPort}`]);
+      try {
+        await cli.waitForLog(new RegExp(`the HTTP proxy [\\d.]+:${proxyPort} refused to connect us to [\\d.]+:${tcpServer.port + 77}: 403 [^;]*; reconnecting`), 30_000);
+      } finally {
+        await cli.stop();
+      }
+    });
+
     test('wrong proxy credentials: one line naming the methods the proxy offers, exit 1, no retry', async () => {
       const cli = startCli(await tcpServer.clientProfile({ name: 'plain-tcp2.ovpn' }), ['--upstream-proxy', `http://${PROXY_USER}:wrong@${lab.addr.srv}:${proxyPort}`]);
       const r = await cli.waitExit(60_000);
