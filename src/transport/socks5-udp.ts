@@ -74,6 +74,7 @@ export class Socks5UdpTransport extends TransportEmitter implements Transport {
       control.on('data', () => {}); // nothing is expected; keep the stream flowing
       control.on('error', () => {});
       control.on('close', this.onControlClose);
+      control.resume();
       const sock = dgram.createSocket({ type: isIP(relay.host) === 6 ? 'udp6' : 'udp4' });
       this.socket = sock;
       await new Promise<void>((resolve, reject) => {

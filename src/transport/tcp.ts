@@ -208,6 +208,7 @@ export class TcpTransport extends TransportEmitter implements Transport {
       socket.on('error', this.onSocketError);
       socket.on('close', this.onSocketClose);
       if (head.length) this.decoder.push(head);
+      socket.resume();
     } catch (err) {
       this.state = 'closed';
       throw err;

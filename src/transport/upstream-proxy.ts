@@ -178,8 +178,12 @@ export class HandshakeReader {
     }
   }
 
-  /** Stop listening; the bytes that came after the handshake belong to the caller. */
+  /**
+   * Stop listening; the bytes that came after the handshake belong to the caller. The socket is left
+   * paused so nothing is lost before the caller's own 'data' listener is on: it calls resume().
+   */
   release(): Buffer {
+    this.sock.pause();
     this.sock.off('data', this.onData);
     this.sock.off('end', this.onEnd);
     this.sock.off('close', this.onEnd);
