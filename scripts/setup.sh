@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 
 PKGS=(openvpn strongswan-swanctl strongswan-charon libcharon-extra-plugins libcharon-extauth-plugins libstrongswan-extra-plugins
       iperf3 tshark iproute2 iputils-ping curl openssl procps psmisc ca-certificates
-      dnsmasq-base chromium python3-scapy python3-cryptography libstrongswan-standard-plugins)
+      dnsmasq-base chromium python3-scapy python3-cryptography libstrongswan-standard-plugins
+      tinyproxy squid dante-server nftables)
 
 missing=()
 for p in "${PKGS[@]}"; do

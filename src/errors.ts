@@ -20,6 +20,12 @@ export type ErrorCode =
   | 'DNS_ERROR'
   | 'TRANSPORT_CLOSED'
   | 'TRANSPORT_ERROR'
+  /** The upstream (HTTP or SOCKS5) proxy wants credentials we do not have, or refused ours. */
+  | 'PROXY_AUTH_FAILED'
+  /** The upstream proxy refused to connect us to the server (HTTP 403/502..., a SOCKS5 reply code). */
+  | 'PROXY_REFUSED'
+  /** The upstream proxy answered with bytes that are not its protocol. */
+  | 'PROXY_PROTOCOL'
   // OpenVPN / TLS / session (exit 1)
   | 'TLS_VERIFY'
   /** IKEv2: the gateway's certificate chain does not lead to a configured CA. */

@@ -61,7 +61,7 @@ import { VERSION } from './version.js';
 export type VpnSocket = TcpSocket;
 
 /** How to reach the OpenVPN server: the profile (path, text or parsed) and, if it needs them, credentials. */
-export type OpenVpnConnectOptions = Pick<OpenVpnSetup, 'profile' | 'username' | 'password' | 'passphrase'>;
+export type OpenVpnConnectOptions = Pick<OpenVpnSetup, 'profile' | 'username' | 'password' | 'passphrase' | 'upstreamProxy'>;
 
 /**
  * How to reach the IPsec gateway: a swanctl.conf or .sswan profile (or a parsed one) and which connection,

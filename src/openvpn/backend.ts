@@ -6,6 +6,7 @@
 import { VpnError } from '../errors.js';
 import type { CloseReason, RemoteEndpoint, VpnBackend } from '../session/types.js';
 import type { Transport, TransportOptions } from '../transport/types.js';
+import type { UpstreamProxy } from '../transport/upstream-proxy.js';
 import type { Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { P2pSession } from './p2p-session.js';
@@ -18,6 +19,8 @@ export interface OpenVpnBackendOptions {
   passphrase?: string;
   tlsEkm?: boolean;
   createTransport: (kind: 'udp' | 'tcp', opts: TransportOptions) => Transport;
+  /** The proxy a remote is reached through, if any (see resolveUpstreamProxies). */
+  upstreamProxy?: (remote: ProfileRemote) => UpstreamProxy | undefined;
   clock?: Clock;
   logger?: Logger;
   /** Random source in [0, 1) for remote-random (tests make it deterministic). */
@@ -27,7 +30,7 @@ export interface OpenVpnBackendOptions {
 /** What one OpenVPN session hands to the next: the server's auth-token, so the password is not sent again. */
 export type AuthToken = { token: string; user?: string };
 
-const FATAL_CODES = ['TLS_VERIFY', 'PROFILE_SYNTAX', 'PROFILE_UNSUPPORTED', 'PROFILE_FILE', 'ALGORITHM_UNSUPPORTED', 'USAGE', 'NO_SHARED_CIPHER', 'SERVER_HALT', 'AUTH_FAILED'];
+const FATAL_CODES = ['PROXY_AUTH_FAILED', 'TLS_VERIFY', 'PROFILE_SYNTAX', 'PROFILE_UNSUPPORTED', 'PROFILE_FILE', 'ALGORITHM_UNSUPPORTED', 'USAGE', 'NO_SHARED_CIPHER', 'SERVER_HALT', 'AUTH_FAILED'];
 
 /** Errors after which trying again cannot help: the user has to change something. */
 export function isFatalOpenVpn(reason: CloseReason, err: VpnError | undefined): boolean {
@@ -68,9 +71,11 @@ export class OpenVpnBackend implements VpnBackend<AuthToken> {
   createSession(index: number, token: AuthToken | undefined): OpenVpnSession | P2pSession {
     const o = this.opts;
     const Session = o.profile.mode === 'tls-client' ? OpenVpnSession : P2pSession;
+    const remote = this.profileRemotes[index]!;
     return new Session({
       profile: o.profile,
-      remote: this.profileRemotes[index]!,
+      remote,
+      upstreamProxy: o.upstreamProxy?.(remote),
       credentials: o.credentials,
       passphrase: o.passphrase,
       authToken: token,

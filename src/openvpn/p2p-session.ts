@@ -83,6 +83,7 @@ export class P2pSession extends SessionBase<ConnectedInfo, SessionEvents> {
       fail: (e) => this.fail('transport-error', e),
       log: this.log,
       peer: 'peer',
+      ...(this.opts.upstreamProxy ? { upstreamProxy: this.opts.upstreamProxy } : {}),
     });
     this.transport = t;
     try {

@@ -51,7 +51,7 @@ export const IGNORED_DIRECTIVES: ReadonlySet<string> = new Set([
   'management-hold', 'management-signal', 'management-forget-disconnect', 'management-up-down',
   'management-client', 'management-client-auth', 'management-log-cache', 'management-query-proxy',
   'management-query-remote', 'management', 'management-client-user', 'management-client-group',
-  'http-proxy-option', 'http-proxy-retry', 'http-proxy-timeout', 'http-proxy-user-pass', 'socks-proxy-retry',
+  'socks-proxy-retry',
   'auth-gen-token-secret', 'preresolve', 'ip-remote-hint', 'mtu-dynamic', 'prng', 'ncp-disable',
 ]);
 
@@ -77,8 +77,6 @@ const HW_KEY: Unsupported = {
 /** Directives rejected outright (argument-dependent ones such as `dev tap` are checked in the parser). */
 export const UNSUPPORTED_DIRECTIVES: ReadonlyMap<string, Unsupported> = new Map<string, Unsupported>([
   ['fragment', { reason: 'it changes the packet format' }],
-  ['http-proxy', { reason: 'connecting to the server through an HTTP proxy is not implemented yet' }],
-  ['socks-proxy', { reason: 'connecting to the server through a SOCKS proxy is not implemented yet' }],
   ['tls-server', SERVER],
   ['server', SERVER],
   ['server-bridge', SERVER],

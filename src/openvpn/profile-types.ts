@@ -58,6 +58,38 @@ export interface ConnectionOptions {
   connectRetry: { seconds: number; maxSeconds: number };
   /** `connect-timeout n` = `server-poll-timeout n`: give up on this remote after n s (default 120). */
   connectTimeout: number;
+  /** `http-proxy` or `socks-proxy`: reach this remote through a proxy. */
+  proxy?: ProfileProxy;
+}
+
+/**
+ * `http-proxy HOST PORT [authfile|auto|auto-nct] [none|basic|digest]` (with `http-proxy-option`,
+ * `http-proxy-timeout`, `<http-proxy-user-pass>`) or `socks-proxy HOST [PORT] [authfile]`.
+ */
+export interface ProfileProxy {
+  type: 'http' | 'socks5';
+  host: string;
+  port: number;
+  /** Line of the http-proxy / socks-proxy directive. */
+  line: number;
+  /**
+   * HTTP: `basic` (an auth file or inline block without a method: OpenVPN's default), the given method,
+   * `auto`/`auto-nct` (answer the proxy's challenge), or `auto` when no auth argument is given (a 407 is
+   * then answered only with credentials from the environment or flags). SOCKS5: always `auto`.
+   */
+  auth: 'none' | 'basic' | 'digest' | 'auto' | 'auto-nct';
+  /** From the auth file or `<http-proxy-user-pass>`; otherwise the environment / flags give them. */
+  credentials?: { username: string; password?: string; source: 'file' | 'inline'; path?: string };
+  /** The profile asks for credentials (an auth file, `stdin`, `auto`, `auto-nct`, an inline block). */
+  wantsCredentials: boolean;
+  /** `http-proxy-option VERSION 1.0|1.1` (default 1.0). */
+  httpVersion?: '1.0' | '1.1';
+  /** `http-proxy-option AGENT text`. */
+  userAgent?: string;
+  /** `http-proxy-option CUSTOM-HEADER name [value]`, in order. */
+  headers: Array<[string, string]>;
+  /** `http-proxy-timeout n` (seconds; OpenVPN's default 5). */
+  timeout?: number;
 }
 
 /** One server to try, in order (`remote` lines or `<connection>` blocks). */

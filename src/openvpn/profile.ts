@@ -37,6 +37,7 @@ import type {
   OpenVpnProfile,
   ParsedProfile,
   ParseProfileOptions,
+  ProfileProxy,
   ProfileRemote,
   ProfileWarning,
   PullFilterRule,
@@ -64,9 +65,29 @@ interface CeDraft {
   proto: 'udp' | 'tcp';
   family: AddressFamily;
   remotePort: number;
-  opts: Omit<ConnectionOptions, 'tlsWrap'>;
+  opts: Omit<ConnectionOptions, 'tlsWrap' | 'proxy'>;
   wrap: WrapDraft;
   remote?: { host: string; line: number };
+  proxy?: ProxyDraft;
+  httpOpts: HttpProxyOptionsDraft;
+}
+
+interface ProxyDraft {
+  type: 'http' | 'socks5';
+  host: string;
+  port: number;
+  line: number;
+  /** The auth argument: undefined (none given), 'auto', 'auto-nct', 'stdin' or a resolved file path. */
+  authArg?: string;
+  method?: 'none' | 'basic' | 'digest';
+  credentials?: { username: string; password?: string; source: 'file'; path: string };
+}
+
+interface HttpProxyOptionsDraft {
+  version?: '1.0' | '1.1';
+  agent?: string;
+  headers: Array<[string, string]>;
+  timeout?: number;
 }
 
 interface Inline {
@@ -96,6 +117,7 @@ function defaultCe(): CeDraft {
       connectTimeout: 120,
     },
     wrap: { keyDirection: undefined },
+    httpOpts: { headers: [] },
   };
 }
 
@@ -106,6 +128,8 @@ function cloneCe(ce: CeDraft): CeDraft {
     remotePort: ce.remotePort,
     opts: { ...ce.opts, mssfix: { ...ce.opts.mssfix }, connectRetry: { ...ce.opts.connectRetry } },
     wrap: { keyDirection: undefined },
+    ...(ce.proxy ? { proxy: ce.proxy } : {}),
+    httpOpts: { ...ce.httpOpts, headers: [...ce.httpOpts.headers] },
   };
 }
 
@@ -148,6 +172,7 @@ class ProfileParser {
   private tlsClient = false;
   private secretLine = 0;
   private secretKey?: StaticKey;
+  private httpProxyUserPass?: { username: string; password?: string; source: 'file' | 'inline'; path?: string };
   readonly p: OpenVpnProfile;
 
   constructor(private readonly opts: ParseProfileOptions) {
@@ -464,8 +489,85 @@ class ProfileParser {
         this.need(name, args, 1, line);
         target.opts.connectTimeout = this.int(name, args[0], line);
         return;
-      case 'http-proxy-user-pass':
-        p.ignored.push({ name, line });
+      case 'http-proxy-user-pass': {
+        const { text } = this.fileText(name, args, inline, line);
+        const [u, pw] = firstLines(text, 2);
+        if (!u) throw this.syntax(inline?.line ?? line, `'${name}' is empty (expected the proxy's username on the first line, the password on the second)`);
+        this.httpProxyUserPass = inline
+          ? { username: u, password: pw, source: 'inline' }
+          : { username: u, password: pw, source: 'file', path: this.resolvePath(args[0]!) };
+        return;
+      }
+      case 'http-proxy':
+      case 'socks-proxy': {
+        const http = name === 'http-proxy';
+        this.need(name, args, http ? 2 : 1, line);
+        this.atMost(name, args, http ? 4 : 3, line);
+        const other = target.proxy;
+        if (other && other.type !== (http ? 'http' : 'socks5')) {
+          throw this.syntax(line, `'${name}' cannot be combined with '${other.type === 'http' ? 'http-proxy' : 'socks-proxy'}' (line ${other.line}): keep one`);
+        }
+        const host = args[0]!;
+        if (!/^[A-Za-z0-9.:_-]{1,255}$/.test(host)) throw this.syntax(line, `'${name}': bad proxy host ${JSON.stringify(host.slice(0, 80))}`);
+        const port = args[1] !== undefined ? this.int(`${name} port`, args[1], line, 1, 65535) : http ? 8080 : 1080;
+        const draft: ProxyDraft = { type: http ? 'http' : 'socks5', host, port, line };
+        const authArg = args[2];
+        if (authArg !== undefined) {
+          if (authArg === 'auto' || authArg === 'auto-nct') {
+            if (!http) throw this.syntax(line, `'socks-proxy': '${authArg}' is only for http-proxy (give an auth file with the username and password)`);
+            draft.authArg = authArg;
+          } else if (authArg === 'stdin') {
+            draft.authArg = 'stdin';
+          } else {
+            const { text } = this.fileText(`${name} auth`, [authArg], undefined, line);
+            const abs = this.resolvePath(authArg);
+            const [u, pw] = firstLines(text, 2);
+            if (!u) throw new VpnError('PROFILE_FILE', `${this.where(line)}: ${name} auth file ${abs} is empty (expected username and password lines)`);
+            draft.authArg = abs;
+            draft.credentials = { username: u, password: pw, source: 'file', path: abs };
+          }
+        }
+        if (args[3] !== undefined) {
+          if (!http) throw this.syntax(line, "'socks-proxy' takes at most HOST PORT AUTHFILE");
+          const m = args[3].toLowerCase();
+          if (m === 'ntlm' || m === 'ntlm2') {
+            throw this.unsupported(line, `http-proxy … ${args[3]}`, { reason: 'NTLM proxy authentication is not implemented', advice: "use 'auto' (Basic or Digest) if the proxy offers them" });
+          }
+          draft.method = this.oneOf('http-proxy auth-method', m, ['none', 'basic', 'digest'] as const, line);
+        }
+        target.proxy = draft;
+        return;
+      }
+      case 'http-proxy-option': {
+        this.need(name, args, 1, line);
+        const opt = args[0]!.toUpperCase();
+        const noCrLf = (v: string) => {
+          if (/[\r\n\0]/.test(v)) throw this.syntax(line, `'${name}': a header may not contain CR, LF or NUL`);
+          return v;
+        };
+        if (opt === 'VERSION') {
+          this.need(name, args, 2, line);
+          target.httpOpts.version = this.oneOf('http-proxy-option VERSION', args[1]!, ['1.0', '1.1'] as const, line);
+        } else if (opt === 'AGENT') {
+          this.need(name, args, 2, line);
+          target.httpOpts.agent = noCrLf(args.slice(1).join(' '));
+        } else if (opt === 'CUSTOM-HEADER') {
+          this.need(name, args, 2, line);
+          if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+:?$/.test(args[1]!)) throw this.syntax(line, `'${name} CUSTOM-HEADER': bad header name ${JSON.stringify(args[1]!.slice(0, 60))}`);
+          target.httpOpts.headers.push([args[1]!.replace(/:$/, ''), noCrLf(args.slice(2).join(' '))]);
+        } else if (opt === 'EXT1' || opt === 'EXT2') {
+          this.warn(line, name, `'${name} ${opt}' is ignored (use CUSTOM-HEADER)`);
+        } else {
+          throw this.syntax(line, `'${name}': expected VERSION, AGENT or CUSTOM-HEADER, got ${JSON.stringify(args[0])}`);
+        }
+        return;
+      }
+      case 'http-proxy-timeout':
+        this.need(name, args, 1, line);
+        target.httpOpts.timeout = this.int(name, args[0], line, 1, 3600);
+        return;
+      case 'http-proxy-retry':
+        p.ignored.push({ name, line }); // OpenVPN 2.4+ always retries; kept for old profiles
         return;
 
       // ---- certificates and keys ----
@@ -959,10 +1061,18 @@ class ProfileParser {
     else if (wrapSrc.tlsCrypt) tlsWrap = { kind: 'tls-crypt', key: wrapSrc.tlsCrypt.key, line: wrapSrc.tlsCrypt.line };
     else if (wrapSrc.tlsCryptV2) tlsWrap = { kind: 'tls-crypt-v2', key: wrapSrc.tlsCryptV2.key, line: wrapSrc.tlsCryptV2.line };
     const family = top?.family !== undefined && top.family !== 'any' ? top.family : ce.family;
+    const proto = top?.proto ?? ce.proto;
+    const proxy = ce.proxy ? this.makeProxy(ce) : undefined;
+    if (proxy?.type === 'http' && proto !== 'tcp') {
+      throw this.syntax(
+        proxy.line,
+        `'http-proxy' needs 'proto tcp-client': an HTTP proxy carries only TCP, and the remote at line ${line} is UDP (add 'proto tcp-client', or use 'socks-proxy' for UDP)`,
+      );
+    }
     return {
       host,
       port: top?.port ?? ce.remotePort,
-      proto: top?.proto ?? ce.proto,
+      proto,
       family,
       line,
       connection: {
@@ -970,7 +1080,34 @@ class ProfileParser {
         mssfix: { ...ce.opts.mssfix },
         connectRetry: { ...ce.opts.connectRetry },
         ...(tlsWrap ? { tlsWrap } : {}),
+        ...(proxy ? { proxy } : {}),
       },
+    };
+  }
+
+  private makeProxy(ce: CeDraft): ProfileProxy {
+    const d = ce.proxy!;
+    const inline = this.httpProxyUserPass;
+    const credentials = d.credentials ?? (d.type === 'http' && (d.authArg === undefined || d.authArg === 'auto' || d.authArg === 'auto-nct') ? inline : undefined);
+    let auth: ProfileProxy['auth'] = 'auto';
+    if (d.type === 'http') {
+      if (d.method) auth = d.method;
+      else if (d.authArg === 'auto' || d.authArg === 'auto-nct') auth = d.authArg;
+      else if (credentials || d.authArg !== undefined) auth = 'basic';
+    }
+    const o = ce.httpOpts;
+    return {
+      type: d.type,
+      host: d.host,
+      port: d.port,
+      line: d.line,
+      auth,
+      ...(credentials ? { credentials: { ...credentials } } : {}),
+      wantsCredentials: d.authArg !== undefined || credentials !== undefined,
+      ...(d.type === 'http' && o.version ? { httpVersion: o.version } : {}),
+      ...(d.type === 'http' && o.agent !== undefined ? { userAgent: o.agent } : {}),
+      headers: d.type === 'http' ? o.headers.map(([k, v]) => [k, v] as [string, string]) : [],
+      ...(d.type === 'http' && o.timeout !== undefined ? { timeout: o.timeout } : {}),
     };
   }
 }
@@ -986,7 +1123,7 @@ const GLOBAL_EVEN_AFTER_BLOCKS: ReadonlySet<string> = new Set(['remote', 'connec
 const KNOWN_HANDLED: ReadonlySet<string> = new Set([
   'client', 'pull', 'tls-client', 'mode', 'key-method', 'dev', 'dev-type', 'remote', 'proto', 'port', 'rport',
   'remote-random', 'resolv-retry', 'connect-retry', 'connect-retry-max', 'connect-timeout', 'server-poll-timeout',
-  'http-proxy-user-pass', 'ca', 'cert', 'key', 'extra-certs', 'crl-verify', 'pkcs12', 'askpass', 'dh', 'tls-auth',
+  'http-proxy-user-pass', 'http-proxy', 'socks-proxy', 'http-proxy-option', 'http-proxy-timeout', 'http-proxy-retry', 'ca', 'cert', 'key', 'extra-certs', 'crl-verify', 'pkcs12', 'askpass', 'dh', 'tls-auth',
   'key-direction', 'tls-crypt', 'tls-crypt-v2', 'secret', 'remote-cert-tls', 'ns-cert-type', 'verify-x509-name',
   'remote-cert-ku', 'remote-cert-eku', 'peer-fingerprint', 'verify-hash', 'tls-version-min', 'tls-version-max',
   'tls-cipher', 'tls-ciphersuites', 'tls-groups', 'tls-cert-profile', 'auth', 'cipher', 'data-ciphers',

@@ -1,5 +1,6 @@
 import { VpnError } from '../errors.js';
 import type { Transport, TransportOptions } from '../transport/types.js';
+import { describeProxy, type UpstreamProxy } from '../transport/upstream-proxy.js';
 import type { Logger } from '../util/log.js';
 import type { ProfileRemote } from './profile-types.js';
 
@@ -14,6 +15,8 @@ export interface RemoteTransportHooks {
   log: Logger;
   /** 'server' or 'peer', for messages. */
   peer: string;
+  /** Reach the remote through this proxy (HTTP CONNECT or SOCKS5; the transport layer dials it). */
+  upstreamProxy?: UpstreamProxy;
 }
 
 /** Any error as a VpnError (transport errors already are). */
@@ -31,7 +34,14 @@ export function createRemoteTransport(
   create: (kind: 'udp' | 'tcp', opts: TransportOptions) => Transport,
   h: RemoteTransportHooks,
 ): Transport {
-  const t = create(remote.proto, { host: remote.host, port: remote.port, connectTimeoutMs: remote.connection.connectTimeout * 1000 });
+  const proxy = h.upstreamProxy;
+  if (proxy) h.log.info(`reaching ${remote.host}:${remote.port} through the ${describeProxy(proxy)}${proxy.type === 'socks5' && remote.proto === 'udp' ? ' (UDP ASSOCIATE)' : ''}`);
+  const t = create(remote.proto, {
+    host: remote.host,
+    port: remote.port,
+    connectTimeoutMs: remote.connection.connectTimeout * 1000,
+    ...(proxy ? { upstreamProxy: proxy } : {}),
+  });
   t.on('packet', (p) => h.onPacket(p));
   t.on('error', (e) => {
     if ((e as { fatal?: boolean }).fatal === false && h.isUp()) {

@@ -1,5 +1,6 @@
 import { VpnError } from '../errors.js';
 import type { Link, LinkConfig, PacketHandler } from '../link/link.js';
+import type { UpstreamProxy } from '../transport/upstream-proxy.js';
 import type { Transport, TransportOptions } from '../transport/types.js';
 import { SystemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { KeyLifetime } from '../crypto/lifetime.js';
@@ -44,6 +45,8 @@ export interface SessionOptions {
   /** Announce and use the TLS keying-material exporter when the server agrees (default profile.tlsEkm). */
   tlsEkm?: boolean;
   createTransport: (kind: 'udp' | 'tcp', opts: TransportOptions) => Transport;
+  /** Reach the remote through this proxy. */
+  upstreamProxy?: UpstreamProxy;
   clock?: Clock;
   logger?: Logger;
 }
@@ -163,6 +166,7 @@ export class OpenVpnSession extends SessionBase<ConnectedInfo, SessionEvents> im
       fail: (e) => this.fail('transport-error', e),
       log: this.log,
       peer: 'server',
+      ...(this.opts.upstreamProxy ? { upstreamProxy: this.opts.upstreamProxy } : {}),
     });
     this.transport = t;
     try {

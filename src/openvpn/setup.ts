@@ -8,11 +8,12 @@ import { readUserPassFile } from '../util/credentials.js';
 import { VpnError } from '../errors.js';
 import { createTransport as defaultTransport } from '../transport/index.js';
 import type { Transport, TransportOptions } from '../transport/types.js';
+import { parseUpstreamProxyUrl, redactUrl, type UpstreamProxy } from '../transport/upstream-proxy.js';
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { OpenVpnBackend } from './backend.js';
 import { loadProfile, parseProfile } from './profile.js';
-import type { OpenVpnProfile, ParsedProfile, ProfileWarning } from './profile-types.js';
+import type { OpenVpnProfile, ParsedProfile, ProfileRemote, ProfileWarning } from './profile-types.js';
 
 export interface OpenVpnSetup {
   /**
@@ -28,6 +29,13 @@ export interface OpenVpnSetup {
   credentialsFile?: string;
   /** Passphrase of an encrypted private key. */
   passphrase?: string;
+  /**
+   * Reach the server through this proxy instead of the profile's http-proxy / socks-proxy lines:
+   * `http://user:pass@host:3128` or `socks5://user:pass@host:1080` (the CLI's --upstream-proxy). Without
+   * user and password in the URL, VPNPROXY_PROXY_USERNAME / VPNPROXY_PROXY_PASSWORD are used.
+   * HTTPS_PROXY / ALL_PROXY are never read.
+   */
+  upstreamProxy?: string;
   /** Offer the TLS keying-material exporter (default: the profile's setting). */
   tlsEkm?: boolean;
   env?: NodeJS.ProcessEnv;
@@ -72,13 +80,70 @@ export async function resolveCredentials(
   return { username, password };
 }
 
+/**
+ * The proxy each remote is reached through: the override URL for every remote, else the remote's own
+ * http-proxy / socks-proxy with its credentials (the auth file or inline block, then
+ * VPNPROXY_PROXY_USERNAME / VPNPROXY_PROXY_PASSWORD). Checked here, before any connection: an HTTP proxy
+ * for a UDP remote and a profile that asks for proxy credentials nobody gave are USAGE errors.
+ */
+export function resolveUpstreamProxies(
+  profile: OpenVpnProfile,
+  override: string | undefined,
+  env: NodeJS.ProcessEnv = process.env,
+): (remote: ProfileRemote) => UpstreamProxy | undefined {
+  const envCreds = env.VPNPROXY_PROXY_USERNAME ? { username: env.VPNPROXY_PROXY_USERNAME, password: env.VPNPROXY_PROXY_PASSWORD ?? '' } : undefined;
+  if (override !== undefined) {
+    const p = parseUpstreamProxyUrl(override);
+    if (p.username === undefined && envCreds) Object.assign(p, envCreds);
+    for (const r of profile.remotes) {
+      if (p.type === 'http' && r.proto === 'udp') {
+        throw new VpnError(
+          'USAGE',
+          `--upstream-proxy ${redactUrl(override)}: an HTTP proxy carries only TCP, but the remote ${r.host}:${r.port} (${profile.source}:${r.line}) is UDP: use a TCP profile (proto tcp-client) or a socks5:// proxy`,
+        );
+      }
+    }
+    return () => p;
+  }
+  const byRemote = new Map<ProfileRemote, UpstreamProxy>();
+  for (const r of profile.remotes) {
+    const pp = r.connection.proxy;
+    if (!pp) continue;
+    const creds = pp.credentials
+      ? { username: pp.credentials.username, password: pp.credentials.password ?? envCreds?.password }
+      : envCreds;
+    if (pp.wantsCredentials && (!creds || creds.password === undefined)) {
+      throw new VpnError(
+        'USAGE',
+        `${profile.source}:${pp.line}: the ${pp.type === 'http' ? 'http-proxy' : 'socks-proxy'} needs a username and password: put them in its auth file, or set VPNPROXY_PROXY_USERNAME and VPNPROXY_PROXY_PASSWORD, or give --upstream-proxy URL (library: openvpn.upstreamProxy)`,
+      );
+    }
+    const up: UpstreamProxy = { type: pp.type, host: pp.host, port: pp.port };
+    if (creds) {
+      up.username = creds.username;
+      up.password = creds.password ?? '';
+    }
+    if (pp.type === 'http') {
+      up.auth = pp.auth;
+      if (pp.httpVersion) up.httpVersion = pp.httpVersion;
+      if (pp.userAgent !== undefined) up.userAgent = pp.userAgent;
+      if (pp.headers.length) up.headers = pp.headers;
+    }
+    if (pp.timeout !== undefined) up.handshakeTimeoutMs = pp.timeout * 1000;
+    byRemote.set(r, up);
+  }
+  return (r) => byRemote.get(r);
+}
+
 /** The profile loaded, credentials resolved, and the backend ready for a VpnTunnel. */
 export async function prepareOpenVpn(o: OpenVpnSetup): Promise<{ backend: OpenVpnBackend; profile: OpenVpnProfile; warnings: ProfileWarning[] }> {
   const { profile, warnings } = await resolveProfile(o.profile);
   const credentials = await resolveCredentials(profile, { username: o.username, password: o.password, file: o.credentialsFile, env: o.env });
+  const upstreamProxy = resolveUpstreamProxies(profile, o.upstreamProxy, o.env);
   const backend = new OpenVpnBackend({
     profile,
     credentials,
+    upstreamProxy,
     passphrase: o.passphrase,
     tlsEkm: o.tlsEkm === undefined ? undefined : o.tlsEkm && profile.tlsEkm,
     createTransport: o.createTransport ?? defaultTransport,

@@ -9,7 +9,9 @@
 import net from 'node:net';
 import { VpnError } from '../errors.js';
 import { TransportEmitter, TransportError, mapSocketError } from './common.js';
+import { dialUpstream } from './proxy-dial.js';
 import type { Transport, TransportOptions } from './types.js';
+import type { UpstreamProxy } from './upstream-proxy.js';
 
 export const TCP_FRAME_HEADER = 2;
 export const DEFAULT_MAX_PACKET_SIZE = 16384;
@@ -139,6 +141,10 @@ export class TcpTransport extends TransportEmitter implements Transport {
     if (this.state === 'closed')
       return Promise.reject(new TransportError('TRANSPORT_CLOSED', 'TCP transport already closed', { fatal: true }));
     this.state = 'connecting';
+    if (this.opts.upstreamProxy) {
+      this.connectPromise = this.connectThroughProxy(this.opts.upstreamProxy);
+      return this.connectPromise;
+    }
     const { host, port, localAddress } = this.opts;
     const timeoutMs = this.opts.connectTimeoutMs ?? 10_000;
     this.connectPromise = new Promise<void>((resolve, reject) => {
@@ -179,6 +185,36 @@ export class TcpTransport extends TransportEmitter implements Transport {
       sock.once('error', onError);
     });
     return this.connectPromise;
+  }
+
+  /** The socket comes from the proxy dialer, already connected through the proxy to host:port. */
+  private async connectThroughProxy(proxy: UpstreamProxy): Promise<void> {
+    const ac = new AbortController();
+    this.abortConnect = (err) => ac.abort(err);
+    try {
+      const { socket, head } = await dialUpstream(
+        proxy,
+        { host: this.opts.host, port: this.opts.port },
+        { connectTimeoutMs: this.opts.connectTimeoutMs, localAddress: this.opts.localAddress, signal: ac.signal },
+      );
+      if (this.state !== 'connecting') {
+        socket.destroy();
+        throw new TransportError('TRANSPORT_CLOSED', 'TCP transport closed before the connection was established', { fatal: true });
+      }
+      socket.setNoDelay(true);
+      this.socket = socket;
+      this.state = 'open';
+      socket.on('data', this.onData);
+      socket.on('error', this.onSocketError);
+      socket.on('close', this.onSocketClose);
+      if (head.length) this.decoder.push(head);
+      socket.resume();
+    } catch (err) {
+      this.state = 'closed';
+      throw err;
+    } finally {
+      this.abortConnect = undefined;
+    }
   }
 
   private readonly onData = (chunk: Buffer): void => {

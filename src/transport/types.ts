@@ -1,3 +1,5 @@
+import type { UpstreamProxy } from './upstream-proxy.js';
+
 /**
  * A packet transport toward a VPN server: UDP (one packet per datagram) or TCP with a 16-bit big-endian
  * length prefix per packet (OpenVPN's framing). Packets, not bytes, cross this interface.
@@ -35,4 +37,6 @@ export interface TransportOptions {
   connectTimeoutMs?: number;
   /** Local address to bind (optional). */
   localAddress?: string;
+  /** Reach host:port through this proxy (TCP: HTTP CONNECT or SOCKS5 CONNECT; UDP: SOCKS5 UDP ASSOCIATE). */
+  upstreamProxy?: UpstreamProxy;
 }

@@ -11,7 +11,7 @@ export class LabPrereqError extends LabError {
   override name = 'LabPrereqError';
 }
 
-export type LabFeature = 'openvpn' | 'strongswan' | 'iperf3' | 'curl' | 'dns' | 'esp';
+export type LabFeature = 'openvpn' | 'strongswan' | 'iperf3' | 'curl' | 'dns' | 'esp' | 'proxies';
 
 const BINARIES: Record<LabFeature | 'base', string[]> = {
   base: ['ip', 'openssl', 'sysctl', 'unshare', 'mount'],
@@ -22,6 +22,8 @@ const BINARIES: Record<LabFeature | 'base', string[]> = {
   dns: ['dnsmasq'],
   // The scapy ESP gateway (esp-gateway.py) and tshark's ESP decryption (tshark-esp.ts).
   esp: ['/usr/bin/python3', 'tshark', 'dumpcap'],
+  // Upstream proxies between our client and the server (tinyproxy, squid, dante) and nft to block the direct path.
+  proxies: ['tinyproxy', 'squid', '/usr/lib/squid/digest_file_auth', 'danted', 'nft'],
 };
 
 /** Python modules (Debian packages) a feature needs, as files that must exist. */

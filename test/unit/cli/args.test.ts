@@ -74,6 +74,8 @@ test('one command word per protocol: common options once, each protocol its own 
   assert.equal(o.configPath, 'p.ovpn');
   assert.deepEqual(o.protocolFlags, { authUserPassFile: 'c.txt', tlsEkm: false });
   assert.deepEqual(o.httpProxy, { host: '127.0.0.1', port: 9000 });
+  const up = parseCommandLine(['openvpn', 'p.ovpn', '--upstream-proxy', 'socks5://u:p@10.0.0.1:1080']) as VpnCommand;
+  assert.deepEqual(up.protocolFlags, { authUserPassFile: undefined, tlsEkm: true, upstreamProxy: 'socks5://u:p@10.0.0.1:1080' });
   const i = parseCommandLine(['ipsec', 'swanctl.conf', '--connection', 'office', '--ping', '10.0.0.1']) as VpnCommand;
   assert.equal(i.protocol.name, 'ipsec');
   assert.deepEqual(i.protocolFlags, { connection: 'office', authUserPassFile: undefined });

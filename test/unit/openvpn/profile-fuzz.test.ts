@@ -32,6 +32,8 @@ const snippets = [
   'setenv opt ', 'ignore-unknown-option ', 'tls-auth keys/ta.key 1\n', 'tls-crypt-v2 keys/v2c.key\n', 'secret keys/ta.key\n',
   'ifconfig 10.0.0.1 10.0.0.2\n', 'mssfix\n', 'tun-mtu 99999999999\n', 'auth-user-pass\n', '<auth-user-pass>\n', 'pull\n',
   '-----END OpenVPN Static key V1-----', '--', '\0', 'ca keys/ca.crt\n', 'data-ciphers ?:?\n', 'peer-fingerprint 00\n',
+  'http-proxy p 3128 auto\n', 'http-proxy p 3128 keys/ta.key digest\n', 'socks-proxy s\n', '<http-proxy-user-pass>\n',
+  '</http-proxy-user-pass>\n', 'http-proxy-option CUSTOM-HEADER X-A "b c"\n', 'http-proxy-option VERSION 1.1\n', 'proto tcp-client\n',
 ];
 
 const mutated = fc
