@@ -29,6 +29,7 @@ export interface IpsecBackendOptions {
   retransmit?: RetransmitPolicy;
 }
 
+const RETRY_AFTER_UP = ['NO_SHARED_CIPHER', 'TS_UNACCEPTABLE'];
 const FATAL_CODES = ['PROFILE_SYNTAX', 'PROFILE_UNSUPPORTED', 'PROFILE_FILE', 'ALGORITHM_UNSUPPORTED', 'USAGE', 'SA_EXPIRED', 'AUTH_FAILED', 'NO_SHARED_CIPHER', 'TS_UNACCEPTABLE'];
 
 export class IpsecBackend implements VpnBackend<undefined> {
@@ -57,8 +58,11 @@ export class IpsecBackend implements VpnBackend<undefined> {
     return new IkeSession({ plan: o.ike!, retransmit: o.retransmit, ...common });
   }
 
-  isFatal(reason: CloseReason, err: VpnError | undefined): boolean {
+  isFatal(reason: CloseReason, err: VpnError | undefined, everUp = false): boolean {
     if (reason === 'user' || reason === 'auth-failed') return true;
+    // A gateway that is starting up answers NO_PROPOSAL_CHOSEN until its connections are loaded: after a
+    // working session, a refused proposal or selector is worth another try (with backoff), not the end.
+    if (everUp && err !== undefined && RETRY_AFTER_UP.includes(err.code)) return false;
     return err !== undefined && FATAL_CODES.includes(err.code);
   }
 }

@@ -171,7 +171,7 @@ export class ReconnectingLink<Carry = unknown> extends EventEmitter<Reconnecting
         return;
       }
     }
-    if (this.backend.isFatal(reason, error)) {
+    if (this.backend.isFatal(reason, error, this.sessionsEstablished > 0)) {
       this.finish(reason, error);
       return;
     }

@@ -134,8 +134,11 @@ export interface VpnBackend<Carry = unknown> {
   readonly maxRounds?: number;
   retryDelays(remoteIndex: number): RetryDelays;
   createSession(remoteIndex: number, carry: Carry | undefined): VpnSession;
-  /** True when trying again cannot help: the user has to change something. */
-  isFatal(reason: CloseReason, error: VpnError | undefined): boolean;
+  /**
+   * True when trying again cannot help: the user has to change something. `everUp`: a session of this
+   * backend was up before (a server that is restarting may refuse for a moment what it accepted then).
+   */
+  isFatal(reason: CloseReason, error: VpnError | undefined, everUp?: boolean): boolean;
   /** Called when a session ended (before isFatal): what to carry into the next attempt. */
   afterSession?(session: VpnSession, closed: SessionClosed, carry: Carry | undefined): AttemptOutcome<Carry>;
 }

@@ -838,6 +838,10 @@ test('IkeSession: a wrong PSK fails start() with AUTH_FAILED, which the backend 
   assert.ok(backend.isFatal('protocol-error', new VpnError('NO_SHARED_CIPHER', 'x')));
   assert.ok(backend.isFatal('protocol-error', new VpnError('TS_UNACCEPTABLE', 'x')));
   assert.ok(!backend.isFatal('handshake-timeout', new VpnError('HANDSHAKE_TIMEOUT', 'x')));
+  // after a working session, a gateway still loading its configuration is tried again; a refused login is not
+  assert.ok(!backend.isFatal('protocol-error', new VpnError('NO_SHARED_CIPHER', 'x'), true));
+  assert.ok(!backend.isFatal('protocol-error', new VpnError('TS_UNACCEPTABLE', 'x'), true));
+  assert.ok(backend.isFatal('auth-failed', new VpnError('AUTH_FAILED', 'x'), true));
 });
 
 test('prepareIpsec: PSK by strongSwan matching rules; unsupported authentication is PROFILE_UNSUPPORTED with file:line', async () => {
