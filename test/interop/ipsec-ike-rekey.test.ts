@@ -161,8 +161,12 @@ test(
     let ss = await lab.startStrongSwan(gwOptions);
     const web = lab.web.ipsecHost;
 
-    await t.test('the gateway rekeys the CHILD_SA every 10 s and the IKE SA every 15 s during a 60 s rate-limited download and small requests: byte-exact, nothing fails', async () => {
-      const file = await clientConfig(lab, ss, 'gw-rekeys');
+    /**
+     * 60 s of rekeys on a connection of `file`: an 18 MB download at 300 KB/s and a small request every second
+     * through our HTTP proxy, all byte-exact, no reconnect, at least 5 CHILD and 3 IKE rekeys on our side;
+     * returns the gateway's log of that minute.
+     */
+    const minuteOfRekeys = async (file: string): Promise<string> => {
       let vpn: Vpn | undefined;
       try {
         vpn = await connect({ ipsec: { config: file }, timeoutMs: 30_000 });
@@ -172,7 +176,6 @@ test(
         const p = pinger(lab, hp);
         const started = Date.now();
         const down = await curl(lab, ['-x', hp, '--limit-rate', '300k', `http://${web}/bytes/18000000`]);
-        // 60 s of rekeys in all, the small requests going on
         await sleep(Math.max(0, 62_000 - (Date.now() - started)));
         const pings = await p.stop();
         assert.equal(down.status, 200, down.err);
@@ -181,48 +184,29 @@ test(
         assert.ok(pings.ok >= 20, `${pings.ok} small requests`);
         const st = vpn.status();
         assert.equal(st.reconnects, 0, 'never reconnected');
-        assert.ok(Number(st.details?.childRekeys) >= 5, `CHILD rekeys seen by us: ${st.details?.childRekeys}`);
-        assert.ok(Number(st.details?.ikeRekeys) >= 3, `IKE rekeys seen by us: ${st.details?.ikeRekeys}`);
+        assert.ok(Number(st.details?.childRekeys) >= 5, `CHILD rekeys: ${st.details?.childRekeys}`);
+        assert.ok(Number(st.details?.ikeRekeys) >= 3, `IKE rekeys: ${st.details?.ikeRekeys}`);
         const log = ss.log().slice(from);
-        assert.ok(count(log, /CHILD_SA net\{\d+\} established with SPIs/) >= 5, `the gateway established new CHILD_SAs:\n${log.slice(-3000)}`);
-        assert.ok(count(log, /IKE_SA rw-psk\[\d+\] rekeyed between/) >= 3, `the gateway rekeyed the IKE SA:\n${log.slice(-3000)}`);
         assert.doesNotMatch(log, /retransmit \d+ of request/, 'no retransmission on the gateway');
-        assert.doesNotMatch(log, /giving up after \d+ retransmits|closing CHILD_SA .* expired/);
+        assert.doesNotMatch(log, /giving up after \d+ retransmits|closing CHILD_SA .* expired|received (?:NO_PROPOSAL_CHOSEN|INVALID_SYNTAX|TEMPORARY_FAILURE)/);
+        return log;
       } finally {
         await vpn?.close();
       }
+    };
+
+    await t.test('the gateway rekeys the CHILD_SA every 10 s and the IKE SA every 15 s during a 60 s rate-limited download and small requests: byte-exact, nothing fails', async () => {
+      const log = await minuteOfRekeys(await clientConfig(lab, ss, 'gw-rekeys'));
+      assert.ok(count(log, /CHILD_SA net\{\d+\} established with SPIs/) >= 5, `the gateway established new CHILD_SAs:\n${log.slice(-3000)}`);
+      assert.ok(count(log, /IKE_SA rw-psk\[\d+\] rekeyed between/) >= 3, `the gateway rekeyed the IKE SA:\n${log.slice(-3000)}`);
     });
 
     await t.test('our own CHILD_SA rekey every 10 s and IKE SA rekey every 15 s (a gateway connection that never rekeys) for 60 s of downloading', async () => {
       const file = await clientConfig(lab, ss, 'own-rekeys', { remoteId: 'server2.lab', ikeRekey: '15s', child: '        rekey_time = 10s\n        life_time = 20s\n        rand_time = 2s' });
-      let vpn: Vpn | undefined;
-      try {
-        vpn = await connect({ ipsec: { config: file }, timeoutMs: 30_000 });
-        const http = await vpn.httpProxy({ port: 0 });
-        const hp = `http://127.0.0.1:${http.address()!.port}`;
-        const from = ss.log().length;
-        const p = pinger(lab, hp);
-        const started = Date.now();
-        const down = await curl(lab, ['-x', hp, '--limit-rate', '300k', `http://${web}/bytes/18000000`]);
-        // 60 s of rekeys in all, the small requests going on
-        await sleep(Math.max(0, 62_000 - (Date.now() - started)));
-        const pings = await p.stop();
-        assert.equal(down.status, 200, down.err);
-        assert.equal(down.sha256, detSha256(18_000_000), '18 MB byte-exact across our rekeys');
-        assert.deepEqual(pings.failed, [], 'no failed request');
-        const st = vpn.status();
-        assert.equal(st.reconnects, 0);
-        assert.ok(Number(st.details?.childRekeys) >= 5, `our CHILD rekeys: ${st.details?.childRekeys}`);
-        assert.ok(Number(st.details?.ikeRekeys) >= 3, `our IKE rekeys: ${st.details?.ikeRekeys}`);
-        const log = ss.log().slice(from);
-        assert.ok(count(log, /parsed CREATE_CHILD_SA request \d+ \[ N\(REKEY_SA\) SA No TSi TSr \]/) >= 5, `the gateway answered our CHILD rekeys:\n${log.slice(-3000)}`);
-        assert.ok(count(log, /parsed CREATE_CHILD_SA request \d+ \[ SA No KE \]/) >= 3, 'the gateway answered our IKE rekeys');
-        assert.ok(count(log, /IKE_SA quiet\[\d+\] rekeyed between/) >= 3, 'the gateway completed them');
-        assert.doesNotMatch(log, /retransmit \d+ of request/);
-        assert.doesNotMatch(log, /received (?:NO_PROPOSAL_CHOSEN|INVALID_SYNTAX|TEMPORARY_FAILURE)/);
-      } finally {
-        await vpn?.close();
-      }
+      const log = await minuteOfRekeys(file);
+      assert.ok(count(log, /parsed CREATE_CHILD_SA request \d+ \[ N\(REKEY_SA\) SA No TSi TSr \]/) >= 5, `the gateway answered our CHILD rekeys:\n${log.slice(-3000)}`);
+      assert.ok(count(log, /parsed CREATE_CHILD_SA request \d+ \[ SA No KE \]/) >= 3, 'the gateway answered our IKE rekeys');
+      assert.ok(count(log, /IKE_SA quiet\[\d+\] rekeyed between/) >= 3, 'the gateway completed them');
     });
 
     await t.test('swanctl --rekey --child / --ike from the gateway at random moments of a transfer: no byte lost', async () => {

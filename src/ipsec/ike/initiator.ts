@@ -19,15 +19,15 @@
  *
  * The NAT_DETECTION_SOURCE_IP hash is made of a source that cannot be ours (0.0.0.0:0), so the responder
  * always sees a NAT and encapsulates ESP in UDP, which is the only ESP a userspace client can speak (ipsec.md
- * §3.3). After the IKE_AUTH exchange the initiator answers the gateway's INFORMATIONAL requests (DPD: empty;
- * DELETE of the IKE SA or of the CHILD_SA: the IKE SA ends) and refuses CREATE_CHILD_SA (rekeying comes
- * later); close() sends a DELETE of the IKE SA.
+ * §3.3). Once IKE_SA_INIT is done the IKE SA's protection and message IDs live in an IkeSa (ike-sa.ts); once
+ * IKE_AUTH is done, a TaskManager (task-manager.ts) runs it: the gateway's requests, rekeys both ways, DPD,
+ * deletes, and close(), which sends a DELETE of the IKE SA. This class forwards to it from then on, so the
+ * session has one object to talk to for the IKE SA's whole life.
  *
  * IKE fragmentation (RFC 7383, fragments.ts): unless fragmentation = no, IKE_SA_INIT carries
  * N(IKEV2_FRAGMENTATION_SUPPORTED); when the gateway sent it too, an SK message over the limit (a 1280-byte
  * datagram) goes out as SKF fragments (not with fragmentation = accept), and the gateway's SKF fragments are
- * authenticated and reassembled, responses and requests each in their own reassembler. A retransmitted
- * fragmented request from the gateway is answered once, on its first fragment, with every cached fragment.
+ * authenticated and reassembled (IkeSa), responses and requests each in their own reassembler.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import { createKeyExchange as defaultKeyExchange, groupName, type KeyExchange } from '../../crypto/dh.js';
@@ -36,15 +36,14 @@ import type { CloseReason } from '../../session/types.js';
 import { silentLogger, type Logger } from '../../util/log.js';
 import { AuthMethod, CertEncoding, HashAlgorithm, IkeExchange, IkeFlags, NotifyType, PayloadType, ProtocolId, authMethodName, exchangeName } from '../../wire/ike-constants.js';
 import { buildIkeMessage, isFromInitiator, isResponse, parseIkeMessage, type IkeHeaderFields, type IkeMessage, type IkePayload } from '../../wire/ike.js';
-import { buildAuth, buildCert, buildCertreq, buildDelete, buildEap, buildId, buildKe, buildNonce, buildSa, buildTs, parseAuth, parseCert, parseDelete, parseEap, parseHashAlgorithms, parseId, parseKe, parseNonce, parseSa, parseTs, type Proposal, type TrafficSelector } from '../../wire/ike-payloads.js';
+import { buildAuth, buildCert, buildCertreq, buildDelete, buildEap, buildId, buildKe, buildNonce, buildSa, buildTs, parseAuth, parseCert, parseEap, parseHashAlgorithms, parseId, parseKe, parseNonce, parseSa, parseTs, type Proposal, type TrafficSelector } from '../../wire/ike-payloads.js';
 import { caKeyHash, certMatchesId, oneLine, parseCertificate, signAuth, verifyAuthSignature, verifyChain } from './certs.js';
 import { EapMschapv2Client } from './eap-client.js';
 import { deriveChildKeys, deriveIkeKeys, natDetectionHash, pskAuth, signedOctets, type IkeKeys } from '../ike-keys.js';
-import { DEFAULT_RETRANSMIT, PeerRequests, Requests } from './exchange.js';
+import { DEFAULT_RETRANSMIT, Requests } from './exchange.js';
 import { addressBytes, identityText, sameIdentity, selectorsText } from './identity.js';
-import { cpRequest, describeMessage, exchangeKind, errorNotifies, findNotify, firstOfType, notify, notifyFailure, payload, readCpReply } from './messages.js';
+import { cpRequest, describeMessage, errorNotifies, findNotify, firstOfType, notify, notifyFailure, payload, readCpReply } from './messages.js';
 import { chooseEspSuite, chooseIkeSuite, describeOffers, espSaProposals, firstGroup, ikeSaProposals, offeredGroups, type IkeSuite, type SentIkeProposals } from './proposals.js';
-import { FragmentReassembler, ikeMessageLimit, openFragment, sealFragments, type FragmentOutcome } from './fragments.js';
 import { IkeSa } from './ike-sa.js';
 import { TaskManager, type TaskEvent } from './task-manager.js';
 import type { Established, InitiatorConfig, InitiatorEvent } from './types.js';
@@ -605,5 +604,4 @@ export class IkeInitiator {
   }
 }
 
-const be32 = (n: number) => Uint8Array.of(n >>> 24, (n >>> 16) & 0xff, (n >>> 8) & 0xff, n & 0xff);
 const copyTs = (t: TrafficSelector): TrafficSelector => ({ ...t, startAddress: Uint8Array.from(t.startAddress), endAddress: Uint8Array.from(t.endAddress) });

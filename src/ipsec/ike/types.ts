@@ -5,8 +5,6 @@
 import type { KeyObject, X509Certificate } from 'node:crypto';
 import type { KeyExchange } from '../../crypto/dh.js';
 import type { EspSuite } from '../../crypto/ipsec-algorithms.js';
-import type { VpnError } from '../../errors.js';
-import type { CloseReason } from '../../session/types.js';
 import type { Logger } from '../../util/log.js';
 import type { IdPayload, TrafficSelector } from '../../wire/ike-payloads.js';
 import type { ChildKeys } from '../ike-keys.js';
