@@ -20,36 +20,24 @@
  *    are deleting is refused with TEMPORARY_FAILURE (§2.25).
  *
  * The CHILD_SAs are described to the session by events (child-added, child-outbound, child-removed); the
- * session owns the ESP SAs themselves.
+ * session owns the ESP SAs themselves. The rekey exchanges' payloads and keys are rekey.ts's; what is current,
+ * what is queued and what goes are decided here.
  */
-import type { ChildDirectionKeys } from '../ike-keys.js';
-import { deriveChildKeys, deriveRekeyedIkeKeys } from '../ike-keys.js';
-import { createKeyExchange as defaultKeyExchange, groupName, type KeyExchange } from '../../crypto/dh.js';
+import { groupName, type KeyExchange } from '../../crypto/dh.js';
 import { jittered } from '../../crypto/lifetime.js';
-import type { EspSuite } from '../../crypto/ipsec-algorithms.js';
 import { VpnError } from '../../errors.js';
 import type { CloseReason } from '../../session/types.js';
 import type { Logger } from '../../util/log.js';
 import { IkeExchange, NotifyType, PayloadType, ProtocolId, exchangeName, notifyName } from '../../wire/ike-constants.js';
 import { isResponse, parseIkeMessage, type IkeMessage, type IkePayload } from '../../wire/ike.js';
-import { buildDelete, buildKe, buildNonce, buildSa, buildTs, parseDelete, parseKe, parseNonce, parseSa, parseTs, type Proposal, type TrafficSelector } from '../../wire/ike-payloads.js';
-import { Requests, type RetransmitPolicy } from './exchange.js';
-import { IkeSa } from './ike-sa.js';
+import { buildDelete, parseDelete, parseKe, parseNonce, parseSa, type KePayload, type Proposal } from '../../wire/ike-payloads.js';
+import type { RetransmitPolicy } from './exchange.js';
+import type { IkeSa } from './ike-sa.js';
 import { describeMessage, errorNotifies, findNotify, firstOfType, notify, payload } from './messages.js';
-import { chooseEspSuite, chooseIkeSuite, espOffersWith, espSaProposals, ikeSaProposals, type EspOffer, type IkeOffer } from './proposals.js';
-import { selectEspProposal, selectIkeProposal } from './select.js';
+import type { EspOffer, IkeOffer } from './proposals.js';
+import { answerChildRekey, answerIkeRekey, childFromRekeyResponse, childRekeyRequest, ikeRekeyRequest, ikeSaFromRekeyResponse, type ChildRekeyRequest, type IkeRekeyRequest, type IkeSaSettings, type ChildSaSpec } from './rekey.js';
 
-/** A CHILD_SA as the session installs it: our inbound and outbound SPIs and keys. */
-export interface ChildSaSpec {
-  suite: EspSuite;
-  esn: boolean;
-  spiIn: number;
-  spiOut: number;
-  inbound: ChildDirectionKeys;
-  outbound: ChildDirectionKeys;
-  tsi: TrafficSelector[];
-  tsr: TrafficSelector[];
-}
+export type { ChildSaSpec } from './rekey.js';
 
 export type TaskEvent =
   | { type: 'send'; message: Uint8Array }
@@ -110,13 +98,8 @@ type Task =
 interface InFlight {
   task: Task;
   sa: IkeSa;
-  nonce?: Uint8Array;
-  ke?: KeyExchange;
-  spi?: number;
-  ikeSpi?: Uint8Array;
-  sentEsp?: Proposal[];
-  sentEspOffers?: readonly EspOffer[];
-  sentIke?: ReturnType<typeof ikeSaProposals>;
+  child?: ChildRekeyRequest;
+  ike?: IkeRekeyRequest;
   /** A rekey of the same SA by the gateway that crossed ours: what it made. */
   collision?: { child?: number; ike?: IkeSa; nonces: readonly Uint8Array[] };
 }
@@ -322,33 +305,17 @@ export class TaskManager {
       case 'child-rekey': {
         const ch = this.children.get(task.spiIn);
         if (!ch || ch.state !== 'active') return;
-        f.nonce = Uint8Array.from(this.c.random(32));
-        f.spi = this.randomSpi();
         const group = task.group ?? this.c.esp.find((o) => o.groups.length > 0)?.groups[0];
-        f.sentEspOffers = espOffersWith(this.c.esp, group);
-        f.sentEsp = espSaProposals(this.c.esp, f.spi, group);
-        if (group !== undefined) f.ke = (this.c.keyExchange ?? defaultKeyExchange)(group);
-        inner = [
-          notify(NotifyType.REKEY_SA, new Uint8Array(0), ProtocolId.ESP, be32(ch.spiIn)),
-          payload(PayloadType.SA, buildSa(f.sentEsp)),
-          payload(PayloadType.NONCE, buildNonce(f.nonce)),
-          ...(f.ke ? [payload(PayloadType.KE, buildKe({ group: f.ke.group, data: f.ke.publicValue }))] : []),
-          payload(PayloadType.TSi, buildTs(ch.tsi)),
-          payload(PayloadType.TSr, buildTs(ch.tsr)),
-        ];
+        f.child = childRekeyRequest(ch, this.c.esp, this.randomSpi(), Uint8Array.from(this.c.random(32)), group, this.c.keyExchange);
+        inner = f.child.inner;
         what = `CREATE_CHILD_SA (rekey of CHILD_SA ${hex32(ch.spiIn)})`;
         this.log.info(`rekeying CHILD_SA ${hex32(ch.spiIn)}_i ${hex32(ch.spiOut)}_o`);
         break;
       }
       case 'ike-rekey': {
-        f.nonce = Uint8Array.from(this.c.random(32));
-        f.ikeSpi = this.randomIkeSpi();
         const group = task.group ?? this.sa.suite.dhGroup;
-        f.ke = (this.c.keyExchange ?? defaultKeyExchange)(group);
-        // The current suite first (strongSwan keys the new SA with the old PRF), then the configured offers.
-        f.sentIke = ikeSaProposals(this.c.ike, group);
-        for (const p of f.sentIke.proposals) p.spi = f.ikeSpi;
-        inner = [payload(PayloadType.SA, buildSa(f.sentIke.proposals)), payload(PayloadType.NONCE, buildNonce(f.nonce)), payload(PayloadType.KE, buildKe({ group, data: f.ke.publicValue }))];
+        f.ike = ikeRekeyRequest(this.c.ike, this.randomIkeSpi(), Uint8Array.from(this.c.random(32)), group, this.c.keyExchange);
+        inner = f.ike.inner;
         what = 'CREATE_CHILD_SA (rekey of the IKE SA)';
         this.log.info(`rekeying IKE SA ${this.sa.name} (${groupName(group)})`);
         break;
@@ -426,35 +393,7 @@ export class TaskManager {
       return;
     }
     if (!old) return;
-    const saP = firstOfType(p, PayloadType.SA);
-    const nP = firstOfType(p, PayloadType.NONCE);
-    const tsiP = firstOfType(p, PayloadType.TSi);
-    const tsrP = firstOfType(p, PayloadType.TSr);
-    if (!saP || !nP || !tsiP || !tsrP) throw new VpnError('PROTOCOL', "the gateway's CREATE_CHILD_SA response lacks SA, Nonce or TS");
-    const chosen = chooseEspSuite(f.sentEsp!, f.sentEspOffers!, parseSa(saP.body));
-    const nonceR = parseNonce(nP.body);
-    let secret: Uint8Array | undefined;
-    if (chosen.group !== undefined) {
-      const keP = firstOfType(p, PayloadType.KE);
-      if (!keP || !f.ke) throw new VpnError('PROTOCOL', 'the gateway chose PFS for the CHILD_SA rekey but sent no KE');
-      secret = f.ke.computeSecret(parseKe(keP.body).data);
-    }
-    const s = chosen.suite;
-    const keys = deriveChildKeys({ prf: this.sa.suite.prf.hash, skD: this.sa.keys.skD, nonceI: f.nonce!, nonceR, sharedSecret: secret, encKeyLen: s.encKeyBytes + s.saltBytes, integKeyLen: s.integKeyBytes });
-    const child: Child = {
-      suite: s,
-      esn: chosen.esn,
-      spiIn: f.spi!,
-      spiOut: chosen.spi,
-      inbound: keys.responder,
-      outbound: keys.initiator,
-      tsi: parseTs(tsiP.body),
-      tsr: parseTs(tsrP.body),
-      state: 'new',
-      nonces: [f.nonce!, nonceR],
-      byUs: true,
-      replaces: old.spiIn,
-    };
+    const child: Child = { ...childFromRekeyResponse(f.child!, p, this.sa), state: 'new', byUs: true, replaces: old.spiIn };
     this.children.set(child.spiIn, child);
     this.out.push({ type: 'child-added', child: spec(child) });
     this.counts.childRekeys++;
@@ -488,22 +427,12 @@ export class TaskManager {
       this.retryLater({ kind: 'ike-rekey' }, `the gateway refused our IKE SA rekey (${notifyText(e.type)})`, now);
       return;
     }
-    const saP = firstOfType(p, PayloadType.SA);
-    const nP = firstOfType(p, PayloadType.NONCE);
-    const keP = firstOfType(p, PayloadType.KE);
-    if (!saP || !nP || !keP) throw new VpnError('PROTOCOL', "the gateway's IKE SA rekey response lacks SA, Nonce or KE");
-    const reply = parseSa(saP.body);
-    const suite = chooseIkeSuite(f.sentIke!, reply, true);
-    const ke = parseKe(keP.body);
-    if (ke.group !== suite.dhGroup || ke.group !== f.ke!.group) throw new VpnError('PROTOCOL', `the gateway's KE is for group ${ke.group}, not ${f.ke!.group}`);
-    const nonceR = parseNonce(nP.body);
-    const peerSpi = Uint8Array.from(reply[0]!.spi);
-    const newSa = this.rekeyedSa({ initiator: true, suite, nonceI: f.nonce!, nonceR, secret: f.ke!.computeSecret(ke.data), spiI: f.ikeSpi!, spiR: peerSpi });
+    const { sa: newSa, nonceR } = ikeSaFromRekeyResponse(f.ike!, p, this.sa, this.settings());
     this.counts.ikeRekeys++;
     const crossed = f.collision?.ike;
     if (crossed && f.collision) {
-      const low = lowest([f.nonce!, nonceR, ...f.collision.nonces]);
-      if (low === f.nonce! || low === nonceR) {
+      const low = lowest([f.ike!.nonce, nonceR, ...f.collision.nonces]);
+      if (low === f.ike!.nonce || low === nonceR) {
         this.log.info(`IKE SA rekey collision: ours (${newSa.name}) has the lowest nonce and is redundant; deleting it, the gateway's ${crossed.name} replaces ${this.sa.name}`);
         this.old.push(newSa);
         this.enqueue({ kind: 'ike-delete', sa: newSa });
@@ -642,103 +571,45 @@ export class TaskManager {
       this.log.debug(`the gateway rekeys CHILD_SA ${hex32(old.spiIn)}, which we are deleting: TEMPORARY_FAILURE`);
       return { reply: [notify(NotifyType.TEMPORARY_FAILURE)] };
     }
-    const spi = this.randomSpi();
-    const sel = selectEspProposal(proposals, this.c.esp, spi, ke?.group);
-    if ('wantGroup' in sel) return { reply: [notify(NotifyType.INVALID_KE_PAYLOAD, Uint8Array.of(sel.wantGroup >> 8, sel.wantGroup & 0xff))] };
-    if ('none' in sel) {
-      this.log.warn(`the gateway's CHILD_SA rekey proposals match none of ours (${this.c.esp.map((o) => o.keyword).join(', ')}): NO_PROPOSAL_CHOSEN`);
-      return { reply: [notify(NotifyType.NO_PROPOSAL_CHOSEN)] };
+    const a = answerChildRekey(inner, old, this.c.esp, this.sa, this.randomSpi(), Uint8Array.from(this.c.random(32)), this.c.keyExchange);
+    if (!a.made) {
+      this.log.warn(`the gateway's CHILD_SA rekey proposals do not fit ours (${this.c.esp.map((o) => o.keyword).join(', ')}): ${describeMessage(sa.header(IkeExchange.CREATE_CHILD_SA, 0, true), a.reply)}`);
+      return { reply: a.reply };
     }
-    const ch = sel.chosen;
-    let ourKe: KeyExchange | undefined;
-    let secret: Uint8Array | undefined;
-    if (ch.group !== undefined) {
-      ourKe = (this.c.keyExchange ?? defaultKeyExchange)(ch.group);
-      secret = ourKe.computeSecret(ke!.data);
-    }
-    const nonceR = Uint8Array.from(this.c.random(32));
-    const s = ch.suite;
-    const keys = deriveChildKeys({ prf: this.sa.suite.prf.hash, skD: this.sa.keys.skD, nonceI, nonceR, sharedSecret: secret, encKeyLen: s.encKeyBytes + s.saltBytes, integKeyLen: s.integKeyBytes });
-    const tsiP = firstOfType(inner, PayloadType.TSi);
-    const tsrP = firstOfType(inner, PayloadType.TSr);
-    // The gateway's TSi is its side, TSr ours: in our terms the other way round.
-    const tsi = tsrP ? parseTs(tsrP.body) : old.tsi;
-    const tsr = tsiP ? parseTs(tsiP.body) : old.tsr;
-    const child: Child = { suite: s, esn: ch.esn, spiIn: spi, spiOut: ch.peerSpi, inbound: keys.initiator, outbound: keys.responder, tsi, tsr, state: 'new', nonces: [nonceI, nonceR], byUs: false, replaces: old.spiIn };
-    this.children.set(spi, child);
+    const child: Child = { ...a.made, state: 'new', byUs: false, replaces: old.spiIn };
+    this.children.set(child.spiIn, child);
     this.out.push({ type: 'child-added', child: spec(child) });
     this.counts.childRekeys++;
     const f = this.inflight;
-    if (f && f.task.kind === 'child-rekey' && f.task.spiIn === old.spiIn) f.collision = { child: spi, nonces: [nonceI, nonceR] };
-    this.log.info(`the gateway rekeys CHILD_SA ${hex32(old.spiIn)}_i: new ${hex32(spi)}_i ${hex32(ch.peerSpi)}_o (${s.name}${ch.esn ? '-esn' : ''})`);
-    return {
-      reply: [
-        payload(PayloadType.SA, buildSa([ch.reply])),
-        payload(PayloadType.NONCE, buildNonce(nonceR)),
-        ...(ourKe ? [payload(PayloadType.KE, buildKe({ group: ourKe.group, data: ourKe.publicValue }))] : []),
-        ...(tsiP ? [payload(PayloadType.TSi, tsiP.body)] : []),
-        ...(tsrP ? [payload(PayloadType.TSr, tsrP.body)] : []),
-      ],
-    };
+    if (f && f.task.kind === 'child-rekey' && f.task.spiIn === old.spiIn) f.collision = { child: child.spiIn, nonces: child.nonces! };
+    this.log.info(`the gateway rekeys CHILD_SA ${hex32(old.spiIn)}_i: new ${hex32(child.spiIn)}_i ${hex32(child.spiOut)}_o (${child.suite.name}${child.esn ? '-esn' : ''})`);
+    return { reply: a.reply };
   }
 
-  private onIkeRekeyRequest(sa: IkeSa, proposals: Proposal[], nonceI: Uint8Array, ke: { group: number; data: Uint8Array } | undefined, now: number): { reply: IkePayload[]; after?: () => void } {
+  private onIkeRekeyRequest(sa: IkeSa, proposals: Proposal[], nonceI: Uint8Array, ke: KePayload | undefined, now: number): { reply: IkePayload[]; after?: () => void } {
     if (sa !== this.sa || this.closing) return { reply: [notify(NotifyType.TEMPORARY_FAILURE)] };
-    if (!ke) return { reply: [notify(NotifyType.INVALID_SYNTAX)] };
-    const spi = this.randomIkeSpi();
-    const sel = selectIkeProposal(proposals, this.c.ike, spi, ke.group);
-    if ('wantGroup' in sel) return { reply: [notify(NotifyType.INVALID_KE_PAYLOAD, Uint8Array.of(sel.wantGroup >> 8, sel.wantGroup & 0xff))] };
-    if ('none' in sel) {
-      this.log.warn("the gateway's IKE SA rekey proposals match none of ours: NO_PROPOSAL_CHOSEN");
-      return { reply: [notify(NotifyType.NO_PROPOSAL_CHOSEN)] };
+    const a = answerIkeRekey(proposals, nonceI, ke, sa, this.c.ike, this.randomIkeSpi(), Uint8Array.from(this.c.random(32)), this.settings(), this.c.keyExchange);
+    const newSa = a.made;
+    if (!newSa) {
+      this.log.warn(`the gateway's IKE SA rekey does not fit our proposals: ${describeMessage(sa.header(IkeExchange.CREATE_CHILD_SA, 0, true), a.reply)}`);
+      return { reply: a.reply };
     }
-    const ourKe = (this.c.keyExchange ?? defaultKeyExchange)(ke.group);
-    const secret = ourKe.computeSecret(ke.data);
-    const nonceR = Uint8Array.from(this.c.random(32));
-    // The gateway started this rekey: it is the new IKE SA's initiator (its SPI first, SK_ei are its keys).
-    const newSa = this.rekeyedSa({ initiator: false, suite: sel.chosen.suite, nonceI, nonceR, secret, spiI: sel.chosen.peerSpi, spiR: spi });
     this.counts.ikeRekeys++;
-    const reply = [payload(PayloadType.SA, buildSa([sel.chosen.reply])), payload(PayloadType.NONCE, buildNonce(nonceR)), payload(PayloadType.KE, buildKe({ group: ke.group, data: ourKe.publicValue }))];
     const f = this.inflight;
     if (f && f.task.kind === 'ike-rekey' && f.sa === sa) {
       // Ours is in flight too: decide when its response is in (§2.8.1); meanwhile the new SA takes the gateway's messages.
-      f.collision = { ike: newSa, nonces: [nonceI, nonceR] };
+      f.collision = { ike: newSa, nonces: [nonceI, parseNonce(firstOfType(a.reply, PayloadType.NONCE)!.body)] };
       this.pendingIkeSas.push(newSa);
-      return { reply };
+      return { reply: a.reply };
     }
-    return { reply, after: () => this.adopt(newSa, now, false) };
+    return { reply: a.reply, after: () => this.adopt(newSa, now, false) };
   }
 
   // ---------------------------------------------------------------- helpers
 
-  private rekeyedSa(p: { initiator: boolean; suite: IkeSa['suite']; nonceI: Uint8Array; nonceR: Uint8Array; secret: Uint8Array; spiI: Uint8Array; spiR: Uint8Array }): IkeSa {
-    const old = this.sa;
-    // strongSwan keys a rekeyed IKE SA with the old SA's PRF throughout (keymat_v2.c); we propose and accept the
-    // same PRF, so RFC 7296 §2.18 and strongSwan agree here.
-    const keys = deriveRekeyedIkeKeys({
-      prf: old.suite.prf.hash,
-      oldPrf: old.suite.prf.hash,
-      oldSkD: old.keys.skD,
-      nonceI: p.nonceI,
-      nonceR: p.nonceR,
-      sharedSecret: p.secret,
-      spiI: p.spiI,
-      spiR: p.spiR,
-      lengths: { encKey: p.suite.encr.keyBytes, integKey: p.suite.integ?.keyBytes ?? 0 },
-    });
-    return new IkeSa({
-      spiI: p.spiI,
-      spiR: p.spiR,
-      initiator: p.initiator,
-      suite: p.suite,
-      keys,
-      requests: new Requests(this.c.retransmit, this.c.peerName),
-      fragmentation: this.c.fragmentation,
-      peerFragments: this.c.peerFragments,
-      fragmentLimit: this.c.fragmentLimit,
-      random: this.c.random,
-      log: this.log,
-    });
+  private settings(): IkeSaSettings {
+    const c = this.c;
+    return { retransmit: c.retransmit, peerName: c.peerName, fragmentation: c.fragmentation, peerFragments: c.peerFragments, fragmentLimit: c.fragmentLimit, random: c.random, log: this.log };
   }
 
   private activate(child: Child): void {
