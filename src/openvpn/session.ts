@@ -481,7 +481,9 @@ export class OpenVpnSession extends SessionBase<ConnectedInfo, SessionEvents> im
           return;
         }
         if (this.authPending) {
-          this.fail('auth-failed', new VpnError('AUTH_FAILED', `the web sign-in was not completed: the server refused the session (AUTH_FAILED${m.reason ? `: ${m.reason}` : ''})`));
+          const t = this.authPending.timeout;
+          const within = t !== undefined ? ` within the server's timeout (${t} s)` : '';
+          this.fail('auth-failed', new VpnError('AUTH_FAILED', `the web sign-in was not completed${within}: the server ended the session (AUTH_FAILED${m.reason ? `: ${m.reason}` : ''})`));
           return;
         }
         this.fail('auth-failed', new VpnError('AUTH_FAILED', `the server rejected the credentials: AUTH_FAILED${m.reason ? `: ${m.reason}` : ''}`));
