@@ -110,7 +110,7 @@ export class OpenVpnBackend implements VpnBackend<AuthToken> {
    * The credentials of the next attempt: the answer to the server's CRV1 challenge when one is waiting,
    * else the password with the static-challenge response (asked once and kept), else the plain ones.
    */
-  private async credentialsForAttempt(): Promise<{ username: string; password: string } | undefined> {
+  async credentialsForAttempt(): Promise<{ username: string; password: string } | undefined> {
     const o = this.opts;
     const base = o.credentials;
     const ch = this.challenge;
