@@ -12,7 +12,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { P2pSession } from './p2p-session.js';
 import type { OpenVpnProfile, ProfileRemote } from './profile-types.js';
 import { OpenVpnSession, type AuthPendingEvent } from './session.js';
-import { cleanResponse, crv1Password, staticChallengePassword, type Crv1Challenge, type OtpSource } from './challenge.js';
+import { cleanResponse, crv1Password, staticChallengePassword, type ChallengePrompt, type Crv1Challenge, type OtpSource } from './challenge.js';
 
 export interface OpenVpnBackendOptions {
   profile: OpenVpnProfile;
@@ -97,6 +97,7 @@ export class OpenVpnBackend implements VpnBackend<AuthToken> {
       credentials: o.credentials,
       resolveCredentials: () => this.credentialsForAttempt(),
       onAuthPending: o.onAuthPending,
+      answerChallenge: (p) => this.ask(p),
       passphrase: o.passphrase,
       authToken: token,
       tlsEkm: o.tlsEkm,
@@ -128,7 +129,7 @@ export class OpenVpnBackend implements VpnBackend<AuthToken> {
     return { username: base.username, password: this.staticPassword };
   }
 
-  private async ask(prompt: { kind: 'static' | 'crv1'; text: string; echo: boolean }): Promise<string> {
+  private async ask(prompt: ChallengePrompt): Promise<string> {
     const what = prompt.kind === 'static' ? `the profile's static-challenge "${prompt.text}"` : `the server's challenge "${prompt.text}"`;
     if (!this.opts.otp) {
       throw new VpnError('USAGE', `${what} needs a response: ${this.opts.otpHint ?? 'give it with the otp option (a function returning the code)'}`);

@@ -5,9 +5,12 @@
  */
 import { VpnError } from '../errors.js';
 
-/** What the user is asked for: the profile's static challenge, or the text of the server's CRV1 challenge. */
+/**
+ * What the user is asked for: the profile's static challenge, the text of the server's CRV1 challenge, or a
+ * challenge sent during pending authentication (INFO_PRE,CR_TEXT, answered with CR_RESPONSE).
+ */
 export interface ChallengePrompt {
-  kind: 'static' | 'crv1';
+  kind: 'static' | 'crv1' | 'crtext';
   /** The text to show (the profile's TEXT, or the server's challenge text). */
   text: string;
   /** Show what is typed (the profile's ECHO, or CRV1's E flag). */
@@ -22,6 +25,11 @@ export function staticChallengePassword(password: string, response: string, form
   if (format === 'concat') return password + response;
   const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
   return `SCRV1:${b64(password)}:${b64(response)}`;
+}
+
+/** The control message that answers a CR_TEXT challenge: `CR_RESPONSE,base64(response)`. */
+export function crResponseMessage(response: string): string {
+  return `CR_RESPONSE,${Buffer.from(response, 'utf8').toString('base64')}`;
 }
 
 /** The password field that answers a CRV1 challenge. */

@@ -20,7 +20,7 @@ import type { TlsSettings } from './tls-session.js';
 import { createControlWrap, type ControlWrap } from './wrap.js';
 import { asVpnError, createRemoteTransport } from './remote-transport.js';
 import { compressionPeerInfo, framingFor, occHasCompLzo, type CompressionFraming } from './compress.js';
-import type { Crv1Challenge } from './challenge.js';
+import { crResponseMessage, type ChallengePrompt, type Crv1Challenge } from './challenge.js';
 
 export type { CloseReason, ConnectedInfo, SessionCounters } from './connected-info.js';
 
@@ -59,6 +59,8 @@ export interface SessionOptions {
   resolveCredentials?: () => Promise<{ username: string; password: string } | undefined>;
   /** The server asks for a web sign-in: called with its URL and timeout (AUTH_PENDING + INFO_PRE). */
   onAuthPending?: (e: AuthPendingEvent) => void;
+  /** Answers a challenge sent during pending authentication (INFO_PRE,CR_TEXT); the answer goes back as CR_RESPONSE. */
+  answerChallenge?: (p: ChallengePrompt) => Promise<string>;
   /** Private key passphrase (askpass). */
   passphrase?: string;
   /** An auth-token from an earlier session: sent instead of the password (the server re-checks it). */
@@ -500,6 +502,10 @@ export class OpenVpnSession extends SessionBase<ConnectedInfo, SessionEvents> im
         return;
       }
       case 'info-pre': {
+        if (m.crText && this.state === 'connecting') {
+          void this.answerCrText(ks, m.crText);
+          return;
+        }
         const url = m.webAuth?.url ?? m.openUrl;
         if (url === undefined || this.state !== 'connecting') {
           this.log.info(`server: ${m.text}`);
@@ -850,6 +856,26 @@ export class OpenVpnSession extends SessionBase<ConnectedInfo, SessionEvents> im
       }
     }
     this.flush();
+  }
+
+  /** INFO_PRE,CR_TEXT:flags:text during pending authentication: ask, then send CR_RESPONSE on the same key. */
+  private async answerCrText(ks: KeyState, cr: { flags: string[]; text: string }): Promise<void> {
+    this.log.info(`the server asks: ${cr.text}`);
+    const ask = this.opts.answerChallenge;
+    if (!ask) {
+      this.fail('auth-failed', new VpnError('USAGE', `the server asks "${cr.text}" and there is no way to answer it`));
+      return;
+    }
+    let response: string;
+    try {
+      response = await ask({ kind: 'crtext', text: cr.text, echo: cr.flags.includes('E') });
+    } catch (e) {
+      this.fail('auth-failed', asVpnError(e));
+      return;
+    }
+    if (this.state !== 'connecting' || ks !== this.key) return;
+    void ks.tls.writeApp(Buffer.from(`${crResponseMessage(response)}\0`));
+    this.scheduleFlush();
   }
 
   /** The pending sign-in for /status (wall-clock `since`), while the server waits for it. */

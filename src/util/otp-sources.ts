@@ -8,7 +8,7 @@ import { Writable } from 'node:stream';
 import { VpnError } from '../errors.js';
 
 export interface OtpPromptInfo {
-  kind: 'static' | 'crv1';
+  kind: 'static' | 'crv1' | 'crtext';
   text: string;
   echo: boolean;
 }

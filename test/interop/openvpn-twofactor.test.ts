@@ -29,6 +29,8 @@ class ManagementDriver {
   private buf = '';
   private current: { kind: string; cid: string; kid: string; env: Record<string, string> } | undefined;
   readonly seen: { kind: string; cid: string; kid: string; env: Record<string, string> }[] = [];
+  /** >CLIENT:CR_RESPONSE,CID,KID,base64 (the answer to a CR_TEXT challenge). */
+  onCrResponse: ((cid: string, kid: string, response: string) => void) | undefined;
 
   constructor(
     private readonly path: string,
@@ -68,6 +70,11 @@ class ManagementDriver {
         this.seen.push(c);
         const answer = c.kind === 'REAUTH' ? `client-auth-nt ${c.cid} ${c.kid}` : this.onClient(c);
         if (answer) this.send(answer);
+        continue;
+      }
+      const cr = /^>CLIENT:CR_RESPONSE,(\d+),(\d+),(.*)$/.exec(line);
+      if (cr) {
+        this.onCrResponse?.(cr[1]!, cr[2]!, Buffer.from(cr[3]!, 'base64').toString('utf8'));
         continue;
       }
       const env = /^>CLIENT:ENV,([^=]*)=(.*)$/.exec(line);
@@ -240,6 +247,34 @@ describe('OpenVPN two-factor and web sign-in against a real OpenVPN 2.6 server',
       } finally {
         await vpn.close();
       }
+    } finally {
+      driver?.close();
+      await server.stop();
+    }
+  });
+
+  test('CR_TEXT during pending authentication: --otp answers with CR_RESPONSE and the server lets us in', async () => {
+    let driver: ManagementDriver | undefined;
+    const server = await lab.startOpenVpn({ extra: ['management-client-auth'] });
+    try {
+      const answers: string[] = [];
+      driver = new ManagementDriver(server.managementSocket, (c) => `client-pending-auth ${c.cid} ${c.kid} "CR_TEXT:R,E:Enter your PIN" 60`);
+      driver.onCrResponse = (cid, kid, response) => {
+        answers.push(response);
+        driver!.send(response === '2468' ? `client-auth-nt ${cid} ${kid}` : `client-deny ${cid} ${kid} "wrong PIN"`);
+      };
+      await driver.open();
+      const profile = await server.clientProfile({ authUserPass: { username: 'erin', password: 'pw' } });
+      const c = cli(profile, ['--otp', '2468']);
+      try {
+        await healthzThrough(c);
+      } catch (e) {
+        appendToError(e, server.log().slice(-3000));
+        throw e;
+      }
+      assert.deepEqual(answers, ['2468']);
+      assert.match(c.stderr, /the server asks: Enter your PIN/);
+      await c.stop();
     } finally {
       driver?.close();
       await server.stop();

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fc from 'fast-check';
 import { VpnError } from '../../../src/errors.js';
-import { cleanResponse, crv1Password, staticChallengePassword, type ChallengePrompt } from '../../../src/openvpn/challenge.js';
+import { cleanResponse, crResponseMessage, crv1Password, staticChallengePassword, type ChallengePrompt } from '../../../src/openvpn/challenge.js';
 import { OpenVpnBackend } from '../../../src/openvpn/backend.js';
 import { parseProfile } from '../../../src/openvpn/profile.js';
 import { parseServerMessage } from '../../../src/openvpn/push.js';
@@ -51,6 +51,12 @@ test('CRV1 answer: CRV1::state_id::response, state and username from the server 
   const m = parseServerMessage('AUTH_FAILED,CRV1:R,E:st8:YWxpY2U=:Enter the code: now');
   assert.equal(m.type, 'auth-failed');
   assert.deepEqual(m.type === 'auth-failed' && m.crv1, { flags: ['R', 'E'], echo: true, responseRequired: true, stateId: 'st8', username: 'alice', text: 'Enter the code: now' });
+});
+
+test('CR_TEXT answer: CR_RESPONSE with the response in base64', () => {
+  assert.equal(crResponseMessage('2468'), 'CR_RESPONSE,MjQ2OA==');
+  const m = parseServerMessage('INFO_PRE,CR_TEXT:R,E:Enter your PIN');
+  assert.deepEqual(m.type === 'info-pre' && m.crText, { flags: ['R', 'E'], text: 'Enter your PIN' });
 });
 
 test('responses: surrounding whitespace (a command\'s newline) goes, a second line is refused', () => {
