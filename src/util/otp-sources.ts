@@ -86,6 +86,11 @@ export function terminalOtp(input: NodeJS.ReadStream = process.stdin, output: No
       });
       const rl = createInterface({ input, output: sink, terminal: true });
       let answered = false;
+      // The terminal is in raw mode while we ask: Ctrl-C reaches readline, not the process. Pass it on.
+      rl.on('SIGINT', () => {
+        rl.close();
+        process.kill(process.pid, 'SIGINT');
+      });
       rl.on('close', () => {
         if (!answered) reject(new VpnError('USAGE', 'no answer to the two-factor challenge: the terminal was closed'));
       });
