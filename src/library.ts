@@ -61,7 +61,13 @@ import { VERSION } from './version.js';
 export type VpnSocket = TcpSocket;
 
 /** How to reach the OpenVPN server: the profile (path, text or parsed) and, if it needs them, credentials. */
-export type OpenVpnConnectOptions = Pick<OpenVpnSetup, 'profile' | 'username' | 'password' | 'passphrase' | 'upstreamProxy'>;
+export type OpenVpnConnectOptions = Pick<OpenVpnSetup, 'profile' | 'username' | 'password' | 'passphrase' | 'upstreamProxy' | 'otp' | 'otpCommand' | 'onAuthPending'>;
+
+/** A web sign-in the server waits for (OpenVPN AUTH_PENDING): the page to open and the server's timeout in s. */
+export interface AuthPendingInfo {
+  url?: string;
+  timeout?: number;
+}
 
 /**
  * How to reach the IPsec gateway: a swanctl.conf or .sswan profile (or a parsed one) and which connection,
@@ -83,6 +89,8 @@ export interface ConfigWarning {
 interface Prepared {
   backend: VpnBackend<unknown>;
   warnings: ConfigWarning[];
+  /** Connects the backend's callbacks to the Vpn's events once it exists. */
+  attach?: (vpn: Vpn) => void;
 }
 
 /**
@@ -91,8 +99,19 @@ interface Prepared {
  */
 const BACKENDS = {
   openvpn: async (o: VpnConnectOptions): Promise<Prepared> => {
-    const r = await prepareOpenVpn({ ...o.openvpn!, tlsEkm: o.tlsEkm, createTransport: o.createTransport, logger: o.logger });
-    return { backend: r.backend as VpnBackend<unknown>, warnings: r.warnings };
+    let vpn: Vpn | undefined;
+    const user = o.openvpn!.onAuthPending;
+    const r = await prepareOpenVpn({
+      ...o.openvpn!,
+      tlsEkm: o.tlsEkm,
+      createTransport: o.createTransport,
+      logger: o.logger,
+      onAuthPending: (e) => {
+        user?.(e);
+        vpn?.emit('auth-pending', { ...(e.url !== undefined ? { url: e.url } : {}), ...(e.timeout !== undefined ? { timeout: e.timeout } : {}) });
+      },
+    });
+    return { backend: r.backend as VpnBackend<unknown>, warnings: r.warnings, attach: (v) => (vpn = v) };
   },
   ipsec: async (o: VpnConnectOptions): Promise<Prepared> => {
     const r = await prepareIpsec({ ...o.ipsec!, createTransport: o.createTransport, logger: o.logger });
@@ -181,6 +200,11 @@ export interface VpnEvents {
   reconnecting: [ReconnectingEvent];
   /** The VPN is closed for good: by `close()` (reason 'user') or a fatal error (e.g. AUTH_FAILED). */
   closed: [SessionClosed];
+  /**
+   * The server waits for a web sign-in (OpenVPN AUTH_PENDING with a URL). During connect() the listener is
+   * not attached yet: give `openvpn.onAuthPending` for the first connection.
+   */
+  'auth-pending': [AuthPendingInfo];
 }
 
 interface Closable {
@@ -473,10 +497,12 @@ export async function connect(options: VpnConnectOptions): Promise<Vpn> {
   }
   if (chosen[0] === 'openvpn' && !options.openvpn?.profile) throw new VpnError('USAGE', 'connect() needs { openvpn: { profile } }');
   if (chosen[0] === 'ipsec' && !options.ipsec?.config && !options.ipsec?.server) throw new VpnError('USAGE', 'connect() needs { ipsec: { config } } or { ipsec: { server, … } }');
-  const { backend, warnings } = await BACKENDS[chosen[0]!](options);
+  const prepared: Prepared = await BACKENDS[chosen[0]!](options);
+  const { backend, warnings } = prepared;
   const log = options.logger ?? silentLogger;
   for (const w of warnings) log.warn(`${w.file}: ${w.message}`);
   const vpn = new Vpn(backend, warnings, options);
+  prepared.attach?.(vpn);
   await vpn.start();
   return vpn;
 }

@@ -227,6 +227,7 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
     const current = this.client.current;
     const c = current?.stats();
     const live = info && current?.statusDetails?.();
+    const pending = info ? undefined : current?.authPendingStatus?.();
     return {
       state: this.stateValue,
       protocol: this.opts.backend.protocol,
@@ -244,6 +245,7 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
       details: info ? { ...info.details, ...live } : undefined,
       metrics: info ? current?.metrics?.() : undefined,
       tcp: this.tcp.stats,
+      ...(pending ? { extra: authPendingExtra(pending) } : {}),
     };
   }
 
@@ -305,4 +307,12 @@ function udpLike(s: UdpSocket): UdpLike {
       s.close();
     },
   };
+}
+
+/** /status fields while a sign-in is pending: authPending, its URL, the server's timeout and since when (ISO). */
+function authPendingExtra(p: { url?: string; timeout?: number; since: number }): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = { authPending: true, authPendingSince: new Date(p.since).toISOString() };
+  if (p.url !== undefined) out.authPendingUrl = p.url;
+  if (p.timeout !== undefined) out.authPendingTimeout = p.timeout;
+  return out;
 }

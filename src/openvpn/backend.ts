@@ -11,7 +11,8 @@ import type { Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { P2pSession } from './p2p-session.js';
 import type { OpenVpnProfile, ProfileRemote } from './profile-types.js';
-import { OpenVpnSession } from './session.js';
+import { OpenVpnSession, type AuthPendingEvent } from './session.js';
+import { cleanResponse, crv1Password, staticChallengePassword, type ChallengePrompt, type Crv1Challenge, type OtpSource } from './challenge.js';
 
 export interface OpenVpnBackendOptions {
   profile: OpenVpnProfile;
@@ -25,7 +26,18 @@ export interface OpenVpnBackendOptions {
   logger?: Logger;
   /** Random source in [0, 1) for remote-random (tests make it deterministic). */
   random?: () => number;
+  /** Answers the static-challenge and CRV1 challenges (terminal, --otp, VPNPROXY_OTP, --otp-command, callback). */
+  otp?: OtpSource;
+  /** True when `otp` asks a person each time (a terminal or a callback): `auth-retry interact` asks again. */
+  otpInteractive?: boolean;
+  /** How to give a response, for the error when `otp` is missing (the CLI names its flags). */
+  otpHint?: string;
+  /** The server asks for a web sign-in (AUTH_PENDING with a URL). */
+  onAuthPending?: (e: AuthPendingEvent) => void;
 }
+
+/** Challenges answered in a row without a working session before we stop (a server that asks forever). */
+const MAX_CHALLENGES_IN_ROW = 5;
 
 /** What one OpenVPN session hands to the next: the server's auth-token, so the password is not sent again. */
 export type AuthToken = { token: string; user?: string };
@@ -45,6 +57,12 @@ export class OpenVpnBackend implements VpnBackend<AuthToken> {
   readonly maxRounds: number | undefined;
   private readonly profileRemotes: ProfileRemote[];
   private readonly log: Logger;
+  /** The static-challenge password (SCRV1 or concat), kept for reconnects as OpenVPN keeps it. */
+  private staticPassword: string | undefined;
+  /** A CRV1 challenge the next attempt answers. */
+  private challenge: Crv1Challenge | undefined;
+  /** CRV1 challenges answered since the last working session (a server that asks forever is not looped). */
+  private answeredChallenges = 0;
 
   constructor(private readonly opts: OpenVpnBackendOptions) {
     const p = opts.profile;
@@ -77,6 +95,9 @@ export class OpenVpnBackend implements VpnBackend<AuthToken> {
       remote,
       upstreamProxy: o.upstreamProxy?.(remote),
       credentials: o.credentials,
+      resolveCredentials: () => this.credentialsForAttempt(),
+      onAuthPending: o.onAuthPending,
+      answerChallenge: (p) => this.ask(p),
       passphrase: o.passphrase,
       authToken: token,
       tlsEkm: o.tlsEkm,
@@ -86,12 +107,63 @@ export class OpenVpnBackend implements VpnBackend<AuthToken> {
     });
   }
 
+  /**
+   * The credentials of the next attempt: the answer to the server's CRV1 challenge when one is waiting,
+   * else the password with the static-challenge response (asked once and kept), else the plain ones.
+   */
+  async credentialsForAttempt(): Promise<{ username: string; password: string } | undefined> {
+    const o = this.opts;
+    const base = o.credentials;
+    const ch = this.challenge;
+    if (ch) {
+      this.challenge = undefined;
+      const response = await this.ask({ kind: 'crv1', text: ch.text, echo: ch.echo });
+      return { username: ch.username || base?.username || '', password: crv1Password(ch.stateId, response) };
+    }
+    const sc = o.profile.staticChallenge;
+    if (!sc || !base) return base;
+    if (this.staticPassword === undefined) {
+      const response = await this.ask({ kind: 'static', text: sc.text, echo: sc.echo });
+      this.staticPassword = staticChallengePassword(base.password, response, sc.format);
+    }
+    return { username: base.username, password: this.staticPassword };
+  }
+
+  private async ask(prompt: ChallengePrompt): Promise<string> {
+    const what = prompt.kind === 'static' ? `the profile's static-challenge "${prompt.text}"` : `the server's challenge "${prompt.text}"`;
+    if (!this.opts.otp) {
+      throw new VpnError('USAGE', `${what} needs a response: ${this.opts.otpHint ?? 'give it with the otp option (a function returning the code)'}`);
+    }
+    const raw = await this.opts.otp(prompt);
+    return cleanResponse(raw, what);
+  }
+
   isFatal(reason: CloseReason, err: VpnError | undefined): boolean {
+    if (reason === 'auth-failed' && err?.code === 'AUTH_FAILED') {
+      // auth-retry: none ends here; nointeract tries again with the same credentials; interact asks the
+      // two-factor code again, which only makes sense when a person answers (not a fixed --otp).
+      const retry = this.opts.profile.authRetry;
+      if (retry === 'nointeract') return false;
+      if (retry === 'interact' && this.opts.otpInteractive && this.opts.profile.staticChallenge) return false;
+    }
     return isFatalOpenVpn(reason, err);
   }
 
   afterSession(session: unknown, closed: { reason: CloseReason }, token: AuthToken | undefined): { carry: AuthToken | undefined; retryAtOnce?: boolean } {
     if (!(session instanceof OpenVpnSession)) return { carry: token };
+    if (closed.reason === 'auth-failed' && session.crv1Challenge) {
+      // OpenVPN's dynamic challenge: answer it on a new connection with CRV1::state_id::response.
+      this.answeredChallenges++;
+      if (this.answeredChallenges > MAX_CHALLENGES_IN_ROW) {
+        this.log.warn(`the server asked ${MAX_CHALLENGES_IN_ROW} challenges in a row; giving up`);
+        return { carry: undefined };
+      }
+      this.challenge = session.crv1Challenge;
+      this.log.info('answering the server\'s challenge on a new connection');
+      return { carry: undefined, retryAtOnce: true };
+    }
+    if (closed.reason === 'auth-failed') this.staticPassword = undefined;
+    if (session.connectedInfo !== undefined) this.answeredChallenges = 0;
     if (closed.reason === 'auth-failed' && session.usedAuthToken) {
       // The token expired or the server forgot it: forget it and log in with the real credentials again.
       this.log.info('the server refused our auth-token; reconnecting with the username and password');

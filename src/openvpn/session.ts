@@ -20,6 +20,7 @@ import type { TlsSettings } from './tls-session.js';
 import { createControlWrap, type ControlWrap } from './wrap.js';
 import { asVpnError, createRemoteTransport } from './remote-transport.js';
 import { compressionPeerInfo, framingFor, occHasCompLzo, type CompressionFraming } from './compress.js';
+import { crResponseMessage, type ChallengePrompt, type Crv1Challenge } from './challenge.js';
 
 export type { CloseReason, ConnectedInfo, SessionCounters } from './connected-info.js';
 
@@ -32,12 +33,34 @@ export interface SessionEvents {
   closed: [{ reason: CloseReason; error?: VpnError }];
 }
 
+/** The server wants a sign-in elsewhere first (AUTH_PENDING, with the URL of INFO_PRE WEB_AUTH / OPEN_URL). */
+export interface AuthPendingEvent {
+  /** The sign-in page, when the server sent one. */
+  url?: string;
+  /** The server's timeout in seconds (AUTH_PENDING,timeout N), when it gave one. */
+  timeout?: number;
+  /** WEB_AUTH flags (e.g. 'hidden', 'external'); empty for OPEN_URL. */
+  flags: string[];
+}
+
+/** What OpenVPN Connect announces in IV_SSO: web sign-in by URL, OPEN_URL, and CR_TEXT challenges. */
+export const IV_SSO_METHODS = 'webauth,openurl,crtext';
+
 export interface SessionOptions {
   profile: OpenVpnProfile;
   /** Which remote to use (default the profile's first). */
   remote?: ProfileRemote;
   /** Username/password for `auth-user-pass` profiles. */
   credentials?: { username: string; password: string };
+  /**
+   * Called once before connecting when no auth-token is carried: the credentials for this attempt (the
+   * password with the static-challenge response, or the answer to a CRV1 challenge). Replaces `credentials`.
+   */
+  resolveCredentials?: () => Promise<{ username: string; password: string } | undefined>;
+  /** The server asks for a web sign-in: called with its URL and timeout (AUTH_PENDING + INFO_PRE). */
+  onAuthPending?: (e: AuthPendingEvent) => void;
+  /** Answers a challenge sent during pending authentication (INFO_PRE,CR_TEXT); the answer goes back as CR_RESPONSE. */
+  answerChallenge?: (p: ChallengePrompt) => Promise<string>;
   /** Private key passphrase (askpass). */
   passphrase?: string;
   /** An auth-token from an earlier session: sent instead of the password (the server re-checks it). */
@@ -52,6 +75,8 @@ export interface SessionOptions {
 }
 
 const PUSH_REQUEST_INTERVAL_MS = 5000;
+/** Seconds we wait past the server's AUTH_PENDING timeout for its own AUTH_FAILED before giving up ourselves. */
+const AUTH_PENDING_GRACE_S = 5;
 /** 2.6 caps piggy-backed ACKs at 4 without tls-auth/crypt and EKM (SoftEther workaround); we do the same. */
 const MAX_ACKS_PER_PACKET = 4;
 
@@ -113,6 +138,12 @@ export class OpenVpnSession extends SessionBase<ConnectedInfo, SessionEvents> im
   private lastReceivedAt = 0;
   private ccExit = false;
   private startedAt = 0;
+  /** This attempt's credentials (resolveCredentials' answer, else the options'). */
+  private creds: { username: string; password: string } | undefined;
+  /** The server's CRV1 challenge that ended this session, for the next attempt to answer. */
+  crv1Challenge: Crv1Challenge | undefined;
+  /** AUTH_PENDING: since when, the server's timeout, and the sign-in URL once it came. */
+  authPending: { since: number; timeout?: number; url?: string; deadline: number } | undefined;
 
   constructor(private readonly opts: SessionOptions) {
     super();
@@ -158,6 +189,16 @@ export class OpenVpnSession extends SessionBase<ConnectedInfo, SessionEvents> im
     const where = { host: r.host, port: r.port, proto: r.proto };
     this.emit('connecting', { remote: where });
     this.log.info(`connecting to ${r.host}:${r.port} over ${r.proto.toUpperCase()}`);
+    this.creds = this.opts.credentials;
+    if (this.authToken === undefined && this.opts.resolveCredentials) {
+      try {
+        this.creds = await this.opts.resolveCredentials();
+      } catch (e) {
+        this.fail('auth-failed', asVpnError(e));
+        return;
+      }
+      if (this.state !== 'connecting') return;
+    }
     this.startedAt = this.clock.now();
     const t = createRemoteTransport(r, this.opts.createTransport, {
       onPacket: (p) => this.onWirePacket(p),
@@ -334,8 +375,8 @@ export class OpenVpnSession extends SessionBase<ConnectedInfo, SessionEvents> im
     const p = this.profile;
     const creds =
       this.authToken !== undefined
-        ? { username: this.authTokenUser ?? this.opts.credentials?.username ?? '', password: this.authToken }
-        : this.opts.credentials;
+        ? { username: this.authTokenUser ?? this.creds?.username ?? '', password: this.authToken }
+        : this.creds;
     if (ks.keyId === 0 && this.authToken !== undefined) this.sentToken = true;
     const msg = encodeClientKeyMethod2({
       preMaster: ks.keySource.preMaster,
@@ -362,6 +403,7 @@ export class OpenVpnSession extends SessionBase<ConnectedInfo, SessionEvents> im
           (this.tlsEkm ? IV_PROTO.TLS_KEY_EXPORT : 0),
         compStubs: false,
         guiVersion: `vpnproxy_${VERSION}`,
+        sso: IV_SSO_METHODS,
         extra: [
           ...compressionPeerInfo(p.compression).map((l) => l.split('=') as [string, string]),
           ...(p.pushPeerInfo ? Object.entries(p.setenv).filter(([k]) => k.startsWith('UV_')) : []),
@@ -434,13 +476,55 @@ export class OpenVpnSession extends SessionBase<ConnectedInfo, SessionEvents> im
         return;
       }
       case 'auth-failed':
+        if (m.crv1) {
+          this.crv1Challenge = m.crv1;
+          this.log.info(`the server asks a challenge: ${m.crv1.text}`);
+          this.fail('auth-failed', new VpnError('AUTH_FAILED', `the server asks a challenge (CRV1): ${m.crv1.text}`));
+          return;
+        }
+        if (this.authPending) {
+          const t = this.authPending.timeout;
+          const within = t !== undefined ? ` within the server's timeout (${t} s)` : '';
+          this.fail('auth-failed', new VpnError('AUTH_FAILED', `the web sign-in was not completed${within}: the server ended the session (AUTH_FAILED${m.reason ? `: ${m.reason}` : ''})`));
+          return;
+        }
         this.fail('auth-failed', new VpnError('AUTH_FAILED', `the server rejected the credentials: AUTH_FAILED${m.reason ? `: ${m.reason}` : ''}`));
         return;
-      case 'auth-pending':
+      case 'auth-pending': {
+        if (this.state !== 'connecting') return;
         this.log.info(`authentication pending${m.timeout ? ` (up to ${m.timeout} s)` : ''}`);
-        this.pushDeadline = this.clock.now() + Math.max(m.timeout ?? 0, this.profile.handWindow) * 1000;
+        const now = this.clock.now();
+        // The server ends a pending sign-in itself with AUTH_FAILED at its timeout; ours is a few seconds later.
+        const deadline = now + ((m.timeout ?? this.profile.handWindow) + AUTH_PENDING_GRACE_S) * 1000;
+        this.authPending = { since: now, ...(m.timeout !== undefined ? { timeout: m.timeout } : {}), ...(this.authPending?.url ? { url: this.authPending.url } : {}), deadline };
+        this.pushDeadline = Math.max(this.pushDeadline ?? 0, deadline);
         this.rearm();
         return;
+      }
+      case 'info-pre': {
+        if (m.crText && this.state === 'connecting') {
+          void this.answerCrText(ks, m.crText);
+          return;
+        }
+        const url = m.webAuth?.url ?? m.openUrl;
+        if (url === undefined || this.state !== 'connecting') {
+          this.log.info(`server: ${m.text}`);
+          return;
+        }
+        if (!/^https?:\/\/[^\s]+$/i.test(url)) {
+          this.log.warn(`the server's sign-in URL is not an http(s) URL; ignored: ${url.slice(0, 200)}`);
+          return;
+        }
+        const now = this.clock.now();
+        const pend = this.authPending ?? { since: now, deadline: now + (this.profile.handWindow + AUTH_PENDING_GRACE_S) * 1000 };
+        pend.url = url;
+        this.authPending = pend;
+        this.pushDeadline = Math.max(this.pushDeadline ?? 0, pend.deadline);
+        this.rearm();
+        this.log.info(`web sign-in required: ${url}`);
+        this.opts.onAuthPending?.({ url, ...(pend.timeout !== undefined ? { timeout: pend.timeout } : {}), flags: m.webAuth?.flags ?? [] });
+        return;
+      }
       case 'restart':
         this.fail('server-restart', new VpnError('TRANSPORT_CLOSED', `the server asked us to reconnect${m.message ? `: ${m.message}` : ''}`));
         return;
@@ -461,6 +545,7 @@ export class OpenVpnSession extends SessionBase<ConnectedInfo, SessionEvents> im
 
   private applyPush(ks: KeyState, o: PushedOptions): void {
     this.pushed = o;
+    this.authPending = undefined;
     this.pushRequestAt = undefined;
     this.pushDeadline = undefined;
     this.emit('authenticated');
@@ -704,7 +789,7 @@ export class OpenVpnSession extends SessionBase<ConnectedInfo, SessionEvents> im
     if (this.keyLife !== undefined && !this.pending) at = Math.min(at, this.renegotiationDue(now) ? now : (this.keyLife.nextDeadline(now) ?? Infinity));
     if (this.pending) at = Math.min(at, this.pending.startedAt + this.profile.handWindow * 1000);
     if (this.lameDuck) at = Math.min(at, this.lameDuck.expiresAt);
-    if (this.state === 'connecting') at = Math.min(at, this.startedAt + this.profile.handWindow * 1000);
+    if (this.state === 'connecting') at = Math.min(at, this.handshakeDeadline());
     if (this.pushRequestAt !== undefined) at = Math.min(at, this.pushRequestAt);
     if (this.pushDeadline !== undefined) at = Math.min(at, this.pushDeadline);
     if (this.state === 'connected') {
@@ -727,7 +812,15 @@ export class OpenVpnSession extends SessionBase<ConnectedInfo, SessionEvents> im
     if (this.state === 'closed') return;
     const now = this.clock.now();
     if (this.state === 'connecting') {
-      if (now >= this.startedAt + this.profile.handWindow * 1000) {
+      if (this.authPending && now >= this.authPending.deadline) {
+        const t = this.authPending.timeout;
+        this.fail(
+          'auth-failed',
+          new VpnError('AUTH_FAILED', `the sign-in was not completed within the server's timeout${t !== undefined ? ` (${t} s)` : ''}${this.authPending.url ? `: ${this.authPending.url}` : ''}`),
+        );
+        return;
+      }
+      if (!this.authPending && now >= this.startedAt + this.profile.handWindow * 1000) {
         const heard = this.key?.reliable.peerResetReceived;
         const hint = heard
           ? 'the TLS handshake or key exchange did not finish'
@@ -763,6 +856,39 @@ export class OpenVpnSession extends SessionBase<ConnectedInfo, SessionEvents> im
       }
     }
     this.flush();
+  }
+
+  /** INFO_PRE,CR_TEXT:flags:text during pending authentication: ask, then send CR_RESPONSE on the same key. */
+  private async answerCrText(ks: KeyState, cr: { flags: string[]; text: string }): Promise<void> {
+    this.log.info(`the server asks: ${cr.text}`);
+    const ask = this.opts.answerChallenge;
+    if (!ask) {
+      this.fail('auth-failed', new VpnError('USAGE', `the server asks "${cr.text}" and there is no way to answer it`));
+      return;
+    }
+    let response: string;
+    try {
+      response = await ask({ kind: 'crtext', text: cr.text, echo: cr.flags.includes('E') });
+    } catch (e) {
+      this.fail('auth-failed', asVpnError(e));
+      return;
+    }
+    if (this.state !== 'connecting' || ks !== this.key) return;
+    void ks.tls.writeApp(Buffer.from(`${crResponseMessage(response)}\0`));
+    this.scheduleFlush();
+  }
+
+  /** The pending sign-in for /status (wall-clock `since`), while the server waits for it. */
+  authPendingStatus(): { url?: string; timeout?: number; since: number } | undefined {
+    const p = this.authPending;
+    if (!p || this.state !== 'connecting') return undefined;
+    return { ...(p.url !== undefined ? { url: p.url } : {}), ...(p.timeout !== undefined ? { timeout: p.timeout } : {}), since: Date.now() - (this.clock.now() - p.since) };
+  }
+
+  /** hand-window from the start, or the end of a pending sign-in (whichever is later). */
+  private handshakeDeadline(): number {
+    const hw = this.startedAt + this.profile.handWindow * 1000;
+    return this.authPending ? Math.max(hw, this.authPending.deadline) : hw;
   }
 
   private sendPing(): void {

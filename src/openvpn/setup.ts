@@ -12,6 +12,9 @@ import { parseUpstreamProxyUrl, redactUrl, type UpstreamProxy } from '../transpo
 import type { Clock } from '../util/clock.js';
 import type { Logger } from '../util/log.js';
 import { OpenVpnBackend } from './backend.js';
+import type { ChallengePrompt, OtpSource } from './challenge.js';
+import type { AuthPendingEvent } from './session.js';
+import { commandOtp } from '../util/otp-sources.js';
 import { loadProfile, parseProfile } from './profile.js';
 import type { OpenVpnProfile, ParsedProfile, ProfileRemote, ProfileWarning } from './profile-types.js';
 
@@ -38,6 +41,20 @@ export interface OpenVpnSetup {
   upstreamProxy?: string;
   /** Offer the TLS keying-material exporter (default: the profile's setting). */
   tlsEkm?: boolean;
+  /**
+   * The two-factor response for `static-challenge` and the server's CRV1 challenges: a fixed code (the CLI's
+   * --otp), or a function asked each time with the challenge (its text and whether to echo). Without it:
+   * `otpCommand`, then VPNPROXY_OTP, then `otpPrompt`.
+   */
+  otp?: string | ((prompt: ChallengePrompt) => Promise<string> | string);
+  /** A shell command that prints the response (the CLI's --otp-command), run for each challenge. */
+  otpCommand?: string;
+  /** The last resort when nothing else gives a response (the CLI's terminal prompt). */
+  otpPrompt?: OtpSource;
+  /** What the error says when a response is needed and no way to give one was set. */
+  otpHint?: string;
+  /** The server asks for a web sign-in: its URL and timeout (AUTH_PENDING). */
+  onAuthPending?: (e: AuthPendingEvent) => void;
   env?: NodeJS.ProcessEnv;
   createTransport?: (kind: 'udp' | 'tcp', opts: TransportOptions) => Transport;
   clock?: Clock;
@@ -135,11 +152,47 @@ export function resolveUpstreamProxies(
   return (r) => byRemote.get(r);
 }
 
+/**
+ * Where two-factor responses come from, first found wins: `otp` (a code or a function), `otpCommand`,
+ * VPNPROXY_OTP, `otpPrompt`. `interactive` is true when each call can give a new answer (a function, a
+ * command, a prompt), which `auth-retry interact` needs.
+ */
+export function resolveOtpSource(o: Pick<OpenVpnSetup, 'otp' | 'otpCommand' | 'otpPrompt' | 'env'>): { source?: OtpSource; interactive: boolean } {
+  const env = o.env ?? process.env;
+  if (typeof o.otp === 'string') {
+    const code = o.otp;
+    return { source: async () => code, interactive: false };
+  }
+  if (typeof o.otp === 'function') {
+    const f = o.otp;
+    return {
+      source: async (p) => {
+        const v = await f(p);
+        if (typeof v !== 'string') throw new VpnError('USAGE', 'the otp callback did not return a string');
+        return v;
+      },
+      interactive: true,
+    };
+  }
+  if (o.otpCommand) return { source: commandOtp(o.otpCommand, { env }), interactive: true };
+  const fromEnv = env.VPNPROXY_OTP;
+  if (fromEnv !== undefined && fromEnv !== '') return { source: async () => fromEnv, interactive: false };
+  if (o.otpPrompt) return { source: o.otpPrompt, interactive: true };
+  return { interactive: false };
+}
+
 /** The profile loaded, credentials resolved, and the backend ready for a VpnTunnel. */
 export async function prepareOpenVpn(o: OpenVpnSetup): Promise<{ backend: OpenVpnBackend; profile: OpenVpnProfile; warnings: ProfileWarning[] }> {
   const { profile, warnings } = await resolveProfile(o.profile);
   const credentials = await resolveCredentials(profile, { username: o.username, password: o.password, file: o.credentialsFile, env: o.env });
   const upstreamProxy = resolveUpstreamProxies(profile, o.upstreamProxy, o.env);
+  const otp = resolveOtpSource(o);
+  if (profile.staticChallenge && credentials && !otp.source) {
+    throw new VpnError(
+      'USAGE',
+      `${profile.source}: the profile's static-challenge "${profile.staticChallenge.text}" needs a response: ${o.otpHint ?? 'give openvpn.otp (a code or a function returning one)'}`,
+    );
+  }
   const backend = new OpenVpnBackend({
     profile,
     credentials,
@@ -150,6 +203,10 @@ export async function prepareOpenVpn(o: OpenVpnSetup): Promise<{ backend: OpenVp
     clock: o.clock,
     logger: o.logger,
     random: o.random,
+    otp: otp.source,
+    otpInteractive: otp.interactive,
+    otpHint: o.otpHint,
+    onAuthPending: o.onAuthPending,
   });
   return { backend, profile, warnings };
 }

@@ -87,7 +87,8 @@ export class TlsSession extends EventEmitter<TlsSessionEvents> {
     try {
       sock = tls.connect({
         socket: this.stream,
-        ca: s.ca,
+        // No CA with peer-fingerprint (OpenVPN 2.6's mode for self-signed setups): the fingerprint is the check.
+        ca: s.ca || undefined,
         cert,
         key: s.key,
         passphrase: s.passphrase,
@@ -210,7 +211,8 @@ function hasKeyUsageExtension(c: X509Certificate): boolean {
 
 function verifyServer(sock: tls.TLSSocket, peer: X509Certificate | undefined, s: TlsSettings): VpnError | undefined {
   if (!peer) return new VpnError('TLS_VERIFY', 'the server sent no certificate');
-  if (!sock.authorized) {
+  const pinnedOnly = !s.ca && s.peerFingerprints !== undefined && s.peerFingerprints.length > 0;
+  if (!pinnedOnly && !sock.authorized) {
     const code = String(sock.authorizationError ?? 'unknown');
     return new VpnError('TLS_VERIFY', certErrorMessage(code, peer));
   }

@@ -94,6 +94,8 @@ export interface VpnSession extends Link {
   stats(): SessionStats;
   /** Facts that change while the session runs (sequence numbers, lifetime left), merged into /status. */
   statusDetails?(): SessionDetails;
+  /** While the server waits for a sign-in elsewhere (OpenVPN AUTH_PENDING): its URL and timeout, for /status. */
+  authPendingStatus?(): { url?: string; timeout?: number; since: number } | undefined;
   /** The protocol's own metric families for /metrics (names `vpnproxy_<protocol part>_…`), read at scrape time. */
   metrics?(): readonly SessionMetric[];
   /** Subscribes the owner (the reconnect loop) to the end of the session and to notable messages. */

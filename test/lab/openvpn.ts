@@ -64,6 +64,11 @@ export interface OpenVpnServerOptions {
   verb?: number;
   /** Raw config lines appended at the end. */
   extra?: string[];
+  /**
+   * OpenVPN 2.6's CA-less mode: no `ca` line, and `<peer-fingerprint>` with these SHA-256 fingerprints of the
+   * client certificates it accepts (colon hex).
+   */
+  peerFingerprints?: string[];
 }
 
 /** Options for a client profile; the defaults match the server it is made for. */
@@ -230,7 +235,7 @@ export class OpenVpnServer {
       'dev-type tun',
       'topology subnet',
       `server ${netAddr} 255.255.255.0`,
-      `ca ${pki.ca.bundle}`,
+      ...(o.peerFingerprints ? ['<peer-fingerprint>', ...o.peerFingerprints, '</peer-fingerprint>'] : [`ca ${pki.ca.bundle}`]),
       `cert ${cert.cert}`,
       `key ${cert.key}`,
       'dh none',

@@ -72,10 +72,12 @@ test('one command word per protocol: common options once, each protocol its own 
   const o = parseCommandLine(['openvpn', 'p.ovpn', '--auth-user-pass', 'c.txt', '--no-tls-ekm', '--http-proxy', '9000']) as VpnCommand;
   assert.equal(o.protocol.name, 'openvpn');
   assert.equal(o.configPath, 'p.ovpn');
-  assert.deepEqual(o.protocolFlags, { authUserPassFile: 'c.txt', tlsEkm: false });
+  assert.deepEqual(o.protocolFlags, { authUserPassFile: 'c.txt', tlsEkm: false, openUrl: false });
   assert.deepEqual(o.httpProxy, { host: '127.0.0.1', port: 9000 });
   const up = parseCommandLine(['openvpn', 'p.ovpn', '--upstream-proxy', 'socks5://u:p@10.0.0.1:1080']) as VpnCommand;
-  assert.deepEqual(up.protocolFlags, { authUserPassFile: undefined, tlsEkm: true, upstreamProxy: 'socks5://u:p@10.0.0.1:1080' });
+  assert.deepEqual(up.protocolFlags, { authUserPassFile: undefined, tlsEkm: true, openUrl: false, upstreamProxy: 'socks5://u:p@10.0.0.1:1080' });
+  const tf = parseCommandLine(['openvpn', 'p.ovpn', '--otp', '123456', '--otp-command', 'pass otp vpn', '--open-url']) as VpnCommand;
+  assert.deepEqual(tf.protocolFlags, { authUserPassFile: undefined, tlsEkm: true, openUrl: true, otp: '123456', otpCommand: 'pass otp vpn' });
   const i = parseCommandLine(['ipsec', 'swanctl.conf', '--connection', 'office', '--ping', '10.0.0.1']) as VpnCommand;
   assert.equal(i.protocol.name, 'ipsec');
   assert.deepEqual(i.protocolFlags, { connection: 'office', authUserPassFile: undefined });
