@@ -28,6 +28,8 @@ export interface LinkConfig {
   /** IPv6 routes (CIDR) that belong to the VPN; redirectGateway6 means "all of IPv6". */
   routes6?: string[] | undefined;
   redirectGateway6?: boolean | undefined;
+  /** IPv6 DNS resolvers pushed by the server (not queried yet: the resolver speaks to IPv4 servers). */
+  dns6?: string[] | undefined;
   /** False when the VPN says IPv4 is not to be routed through it (OpenVPN redirect-gateway !ipv4). */
   redirectGateway4?: boolean | undefined;
 }
