@@ -111,4 +111,24 @@ describe('IPv6 through a real OpenVPN server', { skip: pre.skip, timeout: 600_00
     assert.equal(json.sha256, sha256(body));
     await cli!.waitForLog(/\[socks5\].*route=vpn/);
   });
+
+  test('a server without IPv6: an IPv6 destination is refused (SOCKS5 0x03, HTTP 502 with the reason), never dialed directly', async () => {
+    const v4only = await lab.startOpenVpn({ proto: 'udp' });
+    const other = startCli(await v4only.clientProfile());
+    try {
+      const ready = await other.ready();
+      const p = `http://${ready.http!.host}:${ready.http!.port}`;
+      const s = `${ready.socks!.host}:${ready.socks!.port}`;
+      const http = await curl(['-x', p, `http://[${web6}]/healthz`]);
+      assert.equal(http.code, 0, http.stderr);
+      assert.match(http.stdout.toString(), /VPN carries no IPv6.*--direct-unrouted/);
+      const viaSocks = await curl(['--socks5', s, `http://[${web6}]/healthz`]);
+      assert.equal(viaSocks.code, 97, viaSocks.stderr);
+      assert.match(viaSocks.stderr, /\(3\)/, 'SOCKS5 reply 3: network unreachable');
+      assert.doesNotMatch(other.stderr, /route=direct/);
+    } finally {
+      await other.stop();
+      await v4only.stop();
+    }
+  });
 });
