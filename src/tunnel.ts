@@ -206,10 +206,19 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
     return this.dial(o.host, o.port, o) as Promise<TcpSocket>;
   }
 
-  /** IPv4 addresses of a name through the tunnel's DNS (IPv4 and IPv6 literals are returned as they are). */
+  /**
+   * Addresses of a name through the tunnel's DNS: its IPv4 addresses, or, when it has none and the tunnel has
+   * IPv6, its IPv6 ones (literals are returned as they are). Not Happy Eyeballs yet.
+   */
   async lookup(name: string): Promise<string[]> {
     if (isIPv4(name) || isIPv6(name)) return [name];
-    return this.stack.resolve(name);
+    try {
+      return await this.stack.resolve(name);
+    } catch (e) {
+      // A name with no A record (DNS_NODATA) may still have AAAA ones, usable when the tunnel carries IPv6.
+      if (!(e instanceof VpnError) || e.code !== 'DNS_NODATA' || this.stack.ip6.localAddress() === 0) throw e;
+      return this.stack.dns.resolve6(name);
+    }
   }
 
   /** A UDP socket on the tunnel address. */

@@ -12,8 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appendToError, detBytes, detSha256, labPrereqs, run, startLab, type Lab } from '../lab/index.js';
 import { curl, sha256, startCli, type CliProcess } from './cli-helpers.js';
+import { V6_NAME } from '../lab/dns.js';
 
-const pre = labPrereqs(['openvpn', 'curl']);
+const pre = labPrereqs(['openvpn', 'curl', 'dns']);
 
 describe('IPv6 through a real OpenVPN server', { skip: pre.skip, timeout: 600_000 }, () => {
   let lab: Lab;
@@ -110,6 +111,24 @@ describe('IPv6 through a real OpenVPN server', { skip: pre.skip, timeout: 600_00
     assert.equal(json.bytes, n);
     assert.equal(json.sha256, sha256(body));
     await cli!.waitForLog(/\[socks5\].*route=vpn/);
+  });
+
+  test('a name with only an AAAA record (v6.lab.test): SOCKS5 by name 20 MB down, HTTP proxy by name 20 MB up, byte-exact', async () => {
+    await proxies();
+    const n = 20_000_000;
+    const get = await curl(['--socks5-hostname', socks, `http://${V6_NAME}/bytes/${n}`]);
+    check('socks5h GET', get);
+    assert.equal(get.stdout.length, n);
+    assert.equal(sha256(get.stdout), detSha256(n));
+    const body = detBytes(n, 'name6');
+    const file = join(tmp, 'name.bin');
+    await writeFile(file, body);
+    const post = await curl(['-x', proxy, '-H', 'Content-Type: application/octet-stream', '--data-binary', `@${file}`, `http://${V6_NAME}/upload`]);
+    check('POST by name', post);
+    const json = JSON.parse(post.stdout.toString()) as { bytes: number; sha256: string };
+    assert.equal(json.bytes, n);
+    assert.equal(json.sha256, sha256(body));
+    await cli!.waitForLog(new RegExp(`\\[socks5\\].*dest=${V6_NAME.replace(/\./g, '\\.')}:80 route=vpn`));
   });
 
   test('a server without IPv6: an IPv6 destination is refused (SOCKS5 0x03, HTTP 502 with the reason), never dialed directly', async () => {
