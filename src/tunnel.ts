@@ -10,7 +10,7 @@
  *   const sock = await t.connect({ host: 'intranet.example', port: 80 });
  */
 import { EventEmitter } from 'node:events';
-import { isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { VpnError } from './errors.js';
 import type { Link } from './link/link.js';
 import { PcapWriter, withPcap } from './link/pcap.js';
@@ -58,6 +58,8 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
   readonly client: ReconnectingLink<unknown>;
   readonly stack: IpStack;
   readonly tcp: TcpStack;
+  /** TCP over the tunnel's IPv6 (idle unless the VPN gives us an IPv6 address). */
+  readonly tcp6: TcpStack;
   readonly dialer: Dialer;
   readonly vpnSide: VpnSide;
   private readonly clock: Clock;
@@ -89,6 +91,8 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
     // arrived together (the dgram socket hands over up to 32 per poll).
     this.tcp = new TcpStack(this.stack.ip, { defer: setImmediate, ...opts.tcp, clock: this.clock, logger: this.log.child('tcp') });
     this.stack.registerProtocol(IpProtocol.TCP, this.tcp);
+    this.tcp6 = new TcpStack(this.stack.ip6, { defer: setImmediate, ...opts.tcp, clock: this.clock, logger: this.log.child('tcp6') });
+    this.stack.ip6.registerProtocol(IpProtocol.TCP, this.tcp6);
     this.client.on('connected', (info) => {
       if (this.stateValue === 'reconnecting') this.reconnects++;
       this.stateValue = 'up';
@@ -171,6 +175,7 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
 
   async close(): Promise<void> {
     this.tcp.close();
+    this.tcp6.close();
     this.stack.close();
     await this.client.close();
     await this.pcap?.close();
@@ -201,10 +206,19 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
     return this.dial(o.host, o.port, o) as Promise<TcpSocket>;
   }
 
-  /** IPv4 addresses of a name through the tunnel's DNS (literals are returned as they are). */
+  /**
+   * Addresses of a name through the tunnel's DNS: its IPv4 addresses, or, when it has none and the tunnel has
+   * IPv6, its IPv6 ones (literals are returned as they are). Not Happy Eyeballs yet.
+   */
   async lookup(name: string): Promise<string[]> {
-    if (isIPv4(name)) return [name];
-    return this.stack.resolve(name);
+    if (isIPv4(name) || isIPv6(name)) return [name];
+    try {
+      return await this.stack.resolve(name);
+    } catch (e) {
+      // A name with no A record (DNS_NODATA) may still have AAAA ones, usable when the tunnel carries IPv6.
+      if (!(e instanceof VpnError) || e.code !== 'DNS_NODATA' || this.stack.ip6.localAddress() === 0) throw e;
+      return this.stack.dns.resolve6(name);
+    }
   }
 
   /** A UDP socket on the tunnel address. */
@@ -212,7 +226,7 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
     return this.stack.udp.bind(port);
   }
 
-  /** One ICMP echo through the tunnel. */
+  /** One ICMP (ICMPv6 for an IPv6 literal) echo through the tunnel. */
   ping(ip: string, opts?: { timeoutMs?: number; payloadSize?: number }): Promise<EchoReply | undefined> {
     return this.stack.ping(ip, opts);
   }
@@ -245,6 +259,7 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
       details: info ? { ...info.details, ...live } : undefined,
       metrics: info ? current?.metrics?.() : undefined,
       tcp: this.tcp.stats,
+      tcp6: this.tcp6.stats,
       ...(pending ? { extra: authPendingExtra(pending) } : {}),
     };
   }
@@ -260,6 +275,11 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
       routes: cfg.routes,
       redirectGateway: cfg.redirectGateway,
       dns: this.opts.dns?.length ? this.opts.dns : cfg.dns,
+      address6: cfg.address6,
+      prefixLength6: cfg.prefixLength6,
+      gateway6: cfg.gateway6,
+      routes6: cfg.routes6,
+      redirectGateway6: cfg.redirectGateway6,
     };
   }
 
@@ -269,7 +289,9 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
     const addr = addrs[0];
     if (!addr) throw new VpnError('DNS_NXDOMAIN', `${host} has no IPv4 address`);
     if (o.signal?.aborted) throw new VpnError('TRANSPORT_CLOSED', 'aborted');
-    const sock = this.tcp.connect({ host: addr, port, timeoutMs: o.timeoutMs });
+    if (isIPv6(addr) && this.stack.ip6.localAddress() === 0)
+      throw new VpnError('HOST_UNREACHABLE', `${addr} is an IPv6 destination and the VPN gave us no IPv6 address`);
+    const sock = (isIPv6(addr) ? this.tcp6 : this.tcp).connect({ host: addr, port, timeoutMs: o.timeoutMs });
     return new Promise<DialedSocket>((resolve, reject) => {
       const onAbort = () => {
         sock.destroy();

@@ -97,7 +97,7 @@ VPN:
                            (default: follow the VPN's routes and redirect-gateway, the rest directly)
   --connect-timeout SEC    give up if the tunnel is not up within SEC seconds at start (default 60)
   --ready-timeout SEC      how long a proxy client waits for a tunnel that is down (default 15)
-  --ping ADDR              only ping ADDR through the tunnel like ping(8), then exit (0 only if replies came back)
+  --ping ADDR              only ping ADDR (IPv4 or IPv6) through the tunnel like ping(8), then exit (0 only if replies came back)
   --count N                echo requests to send with --ping (default 4)
   --interval SEC           seconds between echo requests (default 1)
 
@@ -225,7 +225,7 @@ export function parseCommandLine(argv: string[], protocols: readonly ProtocolCli
   if (!logLevel) throw usage(`--log-level must be one of silent, error, warn, info, debug, trace`);
   const logFormat = v['log-format'] ?? 'text';
   if (logFormat !== 'text' && logFormat !== 'json') throw usage('--log-format must be text or json');
-  if (v.ping !== undefined && !isIPv4(v.ping)) throw usage(`--ping takes an IPv4 address, got "${v.ping}"`);
+  if (v.ping !== undefined && !isIPv4(v.ping) && !isIPv6(v.ping)) throw usage(`--ping takes an IPv4 or IPv6 address, got "${v.ping}"`);
   if (v['route-all'] && v['direct-unrouted']) throw usage('--route-all and --direct-unrouted exclude each other');
   const dns = v.dns ?? [];
   for (const d of dns) if (!isIPv4(d)) throw usage(`--dns takes an IPv4 address, got "${d}"`);

@@ -5,7 +5,7 @@ import type { VpnCommand } from './args.js';
 export async function pingLoop(tunnel: VpnTunnel, cmd: VpnCommand, signal: AbortSignal): Promise<number> {
   const target = cmd.ping!;
   const out = process.stdout;
-  out.write(`PING ${target} 56(84) bytes of data.\n`);
+  out.write(`PING ${target} 56(${target.includes(':') ? 104 : 84}) bytes of data.\n`);
   const rtts: number[] = [];
   let sent = 0;
   const started = performance.now();

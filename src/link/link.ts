@@ -19,12 +19,25 @@ export interface LinkConfig {
   /** Routes (CIDR) that the VPN says belong to it; redirectGateway means "everything". */
   routes: string[];
   redirectGateway: boolean;
+  /** Our IPv6 address inside the tunnel (RFC 5952 text), when the VPN gives us one. */
+  address6?: string | undefined;
+  /** Prefix length of the tunnel's IPv6 network (default 64 with address6). */
+  prefixLength6?: number | undefined;
+  /** The peer's IPv6 address inside the tunnel, if any. */
+  gateway6?: string | undefined;
+  /** IPv6 routes (CIDR) that belong to the VPN; redirectGateway6 means "all of IPv6". */
+  routes6?: string[] | undefined;
+  redirectGateway6?: boolean | undefined;
+  /** IPv6 DNS resolvers pushed by the server (not queried yet: the resolver speaks to IPv4 servers). */
+  dns6?: string[] | undefined;
+  /** False when the VPN says IPv4 is not to be routed through it (OpenVPN redirect-gateway !ipv4). */
+  redirectGateway4?: boolean | undefined;
 }
 
 export type PacketHandler = (packet: Uint8Array) => void;
 
 export interface Link {
-  /** Send one IPv4 packet into the tunnel. Must not throw for a full queue: drop and count instead. */
+  /** Send one IP packet (IPv4, or IPv6 when the config has address6) into the tunnel. Must not throw for a full queue: drop and count instead. */
   send(packet: Uint8Array): void;
   /** Register the receiver of IP packets coming out of the tunnel (one receiver; a later call replaces it). */
   onReceive(handler: PacketHandler): void;

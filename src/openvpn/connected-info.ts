@@ -15,6 +15,16 @@ export interface ConnectedInfo {
   gateway?: string;
   routes: string[];
   redirectGateway: boolean;
+  /** `ifconfig-ipv6 addr/bits [remote]`: our IPv6 address and prefix length, and the peer. */
+  address6?: string;
+  prefixLength6?: number;
+  gateway6?: string;
+  /** `route-ipv6` networks (CIDR). */
+  routes6?: string[];
+  /** `redirect-gateway ipv6`. */
+  redirectGateway6?: boolean;
+  /** `dhcp-option DNS6` / `dns server` IPv6 addresses. */
+  dns6?: string[];
   dns: string[];
   domains: string[];
   mtu: number;
@@ -63,6 +73,16 @@ export function linkConfigOf(info: ConnectedInfo): LinkConfig {
     domains: info.domains,
     routes: info.routes,
     redirectGateway: info.redirectGateway,
+    ...(info.address6 !== undefined
+      ? {
+          address6: info.address6,
+          prefixLength6: info.prefixLength6 ?? 64,
+          gateway6: info.gateway6,
+          routes6: info.routes6 ?? [],
+          redirectGateway6: info.redirectGateway6 ?? false,
+          dns6: info.dns6 ?? [],
+        }
+      : {}),
   };
 }
 

@@ -16,6 +16,7 @@ import { IV_PROTO, buildOccOptionsString, buildPeerInfo, decodeServerKeyMethod2,
 import { EKM_LABEL, EKM_LENGTH, dataKeysFromKey2, deriveKey2Prf, key2FromEkm } from './keys.js';
 import type { OpenVpnProfile, ProfileRemote } from './profile-types.js';
 import { PushAccumulator, parseServerMessage, type PushedOptions } from './push.js';
+import { ipv6Of } from './pushed-ipv6.js';
 import type { TlsSettings } from './tls-session.js';
 import { createControlWrap, type ControlWrap } from './wrap.js';
 import { asVpnError, createRemoteTransport } from './remote-transport.js';
@@ -601,12 +602,15 @@ export class OpenVpnSession extends SessionBase<ConnectedInfo, SessionEvents> im
     const domains = [...(o.domains ?? [])];
     const routes = p.routeNopull ? [] : (o.routes ?? []).map((r) => `${r.network}/${maskBits(r.netmask)}`);
     const mtu = o.tunMtu ?? this.remote.connection.tunMtu;
+    const v6 = ipv6Of(o, p.routeNopull, (m) => this.log.warn(m));
     const info: ConnectedInfo = {
       localIp: ifc.local,
       netmask,
       gateway,
       routes,
-      redirectGateway: o.redirectGateway !== undefined,
+      // `redirect-gateway !ipv4` (with ipv6) leaves IPv4 alone.
+      redirectGateway: o.redirectGateway !== undefined && !o.redirectGateway.flags.includes('!ipv4'),
+      ...v6,
       dns,
       domains,
       mtu,
@@ -620,7 +624,7 @@ export class OpenVpnSession extends SessionBase<ConnectedInfo, SessionEvents> im
     this.lastSentAt = this.clock.now();
     this.lastReceivedAt = this.clock.now();
     this.log.info(
-      `connected: ${ifc.local}/${maskBits(netmask)} cipher ${data.cipherName} keys ${info.keyDerivation}${o.peerId !== undefined ? ` peer-id ${o.peerId}` : ''} mtu ${mtu}`,
+      `connected: ${ifc.local}/${maskBits(netmask)}${v6.address6 ? ` ${v6.address6}/${v6.prefixLength6}` : ''} cipher ${data.cipherName} keys ${info.keyDerivation}${o.peerId !== undefined ? ` peer-id ${o.peerId}` : ''} mtu ${mtu}`,
     );
     this.markUp(info, linkConfigOf(info), sessionInfoOf(info));
     this.rearm();

@@ -5,7 +5,7 @@
  */
 import { createSocket, type Socket as DgramSocket } from 'node:dgram';
 import { promises as dnsPromises } from 'node:dns';
-import { isIPv4, connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { VpnError } from '../errors.js';
 
@@ -108,7 +108,7 @@ export function netDialer(options: NetDialerOptions = {}): Dialer {
   const lookup = options.lookup ?? systemLookup;
   const defaultTimeout = options.timeoutMs ?? 10_000;
   const resolve = async (host: string): Promise<string[]> => {
-    if (isIPv4(host)) return [host];
+    if (isIP(host)) return [host];
     let addrs: string[];
     try {
       addrs = await lookup(host);

@@ -74,6 +74,7 @@ export function failureResponse(err: unknown, host: string, port: number): { sta
       case 'CONN_REFUSED':
         return { status: 502, reason: `connection refused by ${where}` };
       case 'HOST_UNREACHABLE':
+        if ((err.cause as NodeJS.ErrnoException | undefined)?.code === 'ENETUNREACH') return { status: 502, reason: oneLine(err.message) };
         return { status: 502, reason: `host unreachable: ${where}` };
       case 'CONNECT_TIMEOUT':
         return { status: 504, reason: `connect timeout: ${where}` };

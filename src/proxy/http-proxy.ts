@@ -254,11 +254,6 @@ export class HttpProxy extends ListeningServer {
     }
     const host = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
     const port = target.port ? Number(target.port) : 80;
-    if (target.hostname.startsWith('[')) {
-      this.metrics.error('http', 'ipv6');
-      this.reply(res, 502, `IPv6 destinations are not supported: ${target.hostname}`, hasBody);
-      return;
-    }
     const abort = new AbortController();
     res.once('close', () => abort.abort());
     if (!(await this.ready(abort.signal))) {
@@ -389,11 +384,6 @@ export class HttpProxy extends ListeningServer {
       writeRawResponse(socket, 400, `malformed request: CONNECT target must be host:port, got ${JSON.stringify(req.url)}`);
       return;
     }
-    if (target.ipv6) {
-      this.metrics.error('http', 'ipv6');
-      writeRawResponse(socket, 502, `IPv6 destinations are not supported: [${target.host}]`);
-      return;
-    }
     await this.tunnel(client, socket, target.host, target.port, head, null);
   }
 
@@ -489,7 +479,7 @@ export class HttpProxy extends ListeningServer {
       writeRawResponse(socket, 400, 'malformed request: not a proxy request (expected absolute-form http://host/path)');
       return;
     }
-    if (target.protocol !== 'http:' || target.hostname.startsWith('[')) {
+    if (target.protocol !== 'http:') {
       writeRawResponse(socket, 400, `malformed request: unsupported target ${target.protocol}//${target.host}`);
       return;
     }
@@ -500,7 +490,8 @@ export class HttpProxy extends ListeningServer {
       for (const one of Array.isArray(v) ? v : [v]) preamble += `${k}: ${String(one)}\r\n`;
     }
     preamble += `Connection: Upgrade\r\nUpgrade: ${upgrade ?? ''}\r\n\r\n`;
-    await this.tunnel(client, socket, target.hostname, target.port ? Number(target.port) : 80, head, preamble);
+    const upHost = target.hostname.startsWith('[') ? target.hostname.slice(1, -1) : target.hostname;
+    await this.tunnel(client, socket, upHost, target.port ? Number(target.port) : 80, head, preamble);
   }
 
   // ---- malformed input ------------------------------------------------------------------------------------------

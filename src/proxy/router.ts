@@ -11,17 +11,37 @@
  * lookup never leaks to the local resolver; the route is then chosen from the resolved address.
  */
 import type { Duplex } from 'node:stream';
-import { isIPv4 } from 'node:net';
+import { isIPv4, isIPv6 } from 'node:net';
 import { VpnError } from '../errors.js';
 import type { LinkConfig } from '../link/link.js';
 import { cidrContains, ipv4ToInt, netmaskToPrefix, parseIpv4Cidr, type Ipv4Cidr } from './cidr.js';
+import { parseIpv6Address, parseIpv6Cidr, ipv6InPrefix } from '../wire/ipv6.js';
 import { netDialer, type DialOptions, type DialedSocket, type Dialer, type UdpLike, type UdpPeer } from './dialer.js';
 
 export type RoutePolicy = 'follow' | 'route-all' | 'direct-unrouted';
 export type RouteName = 'vpn' | 'direct';
 
 /** What the router needs to know about the VPN side (a subset of LinkConfig). */
-export type VpnRouteConfig = Pick<LinkConfig, 'address' | 'netmask' | 'gateway' | 'routes' | 'redirectGateway' | 'dns'>;
+export type VpnRouteConfig = Pick<LinkConfig, 'address' | 'netmask' | 'gateway' | 'routes' | 'redirectGateway' | 'dns'> &
+  Partial<Pick<LinkConfig, 'address6' | 'prefixLength6' | 'gateway6' | 'routes6' | 'redirectGateway6'>>;
+
+/**
+ * The refusal for an IPv6 destination the tunnel cannot carry (it has no IPv6) when unrouted traffic may not go
+ * direct: SOCKS5 answers 0x03 (network unreachable), HTTP 502 with this reason.
+ */
+export function noIpv6Route(host: string): VpnError {
+  const cause = Object.assign(new Error('no IPv6 route'), { code: 'ENETUNREACH' });
+  return new VpnError(
+    'HOST_UNREACHABLE',
+    `${host} is an IPv6 destination and the VPN carries no IPv6; it is not sent directly from this host (use --direct-unrouted to allow that)`,
+    { cause },
+  );
+}
+
+interface Ipv6Route {
+  prefix: Uint8Array;
+  length: number;
+}
 
 /** The VPN side as the router sees it. */
 export interface VpnSide {
@@ -72,6 +92,8 @@ export class Router implements Routing {
   private readonly connectTimeoutMs: number;
   private cachedFor: VpnRouteConfig | undefined;
   private cachedRoutes: Ipv4Cidr[] = [];
+  private cachedFor6: VpnRouteConfig | undefined;
+  private cachedRoutes6: Ipv6Route[] = [];
 
   constructor(opts: RouterOptions) {
     this.vpn = opts.vpn;
@@ -96,16 +118,57 @@ export class Router implements Routing {
     return this.isUp();
   }
 
-  /** The route an IPv4 destination takes under the current VPN configuration (undefined while down). */
+  /**
+   * The route an IPv4 or IPv6 destination takes under the current VPN configuration (undefined while down, and
+   * for an IPv6 destination that may go neither way: see route6).
+   */
   routeFor(ip: string): RouteName | undefined {
     const cfg = this.vpn.config();
     if (!cfg) return undefined;
+    if (isIPv6(ip)) {
+      const r = this.route6(cfg, ip);
+      return r === 'unrouted' ? undefined : r;
+    }
     if (this.policy === 'route-all') return 'vpn';
     if (this.policy === 'follow' && cfg.redirectGateway) return 'vpn';
     const addr = ipv4ToInt(ip);
     if (addr === undefined) return 'vpn';
     for (const c of this.routesOf(cfg)) if (cidrContains(c, addr)) return 'vpn';
     return 'direct';
+  }
+
+  /**
+   * IPv6: with IPv6 in the tunnel, like IPv4 (route-all and a pushed redirect-gateway ipv6 send everything in,
+   * otherwise the pushed routes and our prefix). Without IPv6 in the tunnel nothing can go in, and an IPv6
+   * destination goes direct only under --direct-unrouted: a proxy user who asked for the VPN must not find their
+   * IPv6 traffic leaving from this host.
+   */
+  private route6(cfg: VpnRouteConfig, ip: string): RouteName | 'unrouted' {
+    if (cfg.address6 === undefined) return this.policy === 'direct-unrouted' ? 'direct' : 'unrouted';
+    if (this.policy === 'route-all') return 'vpn';
+    if (this.policy === 'follow' && cfg.redirectGateway6) return 'vpn';
+    const addr = parseIpv6Address(ip);
+    for (const r of this.routes6Of(cfg)) if (ipv6InPrefix(addr, r.prefix, r.length)) return 'vpn';
+    return 'direct';
+  }
+
+  private routes6Of(cfg: VpnRouteConfig): Ipv6Route[] {
+    if (this.cachedFor6 !== cfg) {
+      const list: Ipv6Route[] = [];
+      const add = (text: string): void => {
+        try {
+          list.push(parseIpv6Cidr(text));
+        } catch {
+          // not an IPv6 prefix: ignored
+        }
+      };
+      for (const r of cfg.routes6 ?? []) add(r);
+      if (cfg.address6 !== undefined) add(`${cfg.address6}/${cfg.prefixLength6 ?? 64}`);
+      if (cfg.gateway6 !== undefined) add(cfg.gateway6);
+      this.cachedFor6 = cfg;
+      this.cachedRoutes6 = list;
+    }
+    return this.cachedRoutes6;
   }
 
   /** True when every destination goes through the VPN, so names can be handed to the VPN dialer unresolved. */
@@ -134,7 +197,7 @@ export class Router implements Routing {
   }
 
   async resolve(host: string): Promise<string[]> {
-    if (isIPv4(host)) return [host];
+    if (isIPv4(host) || isIPv6(host)) return [host];
     const cfg = this.vpn.config();
     if (!cfg) throw notUp();
     if (cfg.dns.length > 0 || this.allVpn(cfg)) return this.vpn.dialer.resolve(host);
@@ -145,6 +208,12 @@ export class Router implements Routing {
     const cfg = this.vpn.config();
     if (!cfg) throw notUp();
     const timeoutMs = opts.timeoutMs ?? this.connectTimeoutMs;
+    if (isIPv6(host)) {
+      const route = this.route6(cfg, host);
+      if (route === 'unrouted') throw noIpv6Route(host);
+      const socket = await withTimeout(route === 'vpn' ? this.vpn.dialer : this.direct, host, port, timeoutMs, opts.signal);
+      return { socket, route, address: host };
+    }
     if (!isIPv4(host) && this.allVpn(cfg)) {
       const socket = await withTimeout(this.vpn.dialer, host, port, timeoutMs, opts.signal);
       return { socket, route: 'vpn', address: host };

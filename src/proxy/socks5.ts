@@ -14,6 +14,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { AccessList } from './access.js';
 import { checkCredentials, type ProxyCredentials } from './auth.js';
 import { isNetworkUnreachable, type UdpLike } from './dialer.js';
+import { ipv6ToString } from '../wire/ipv6.js';
 import { ProxyMetrics } from './metrics.js';
 import { errorReason, hostPort, logConnection, relay, type ConnectionLogFields } from './relay.js';
 import type { Routing } from './router.js';
@@ -80,9 +81,7 @@ export function encodeAddress(host: string, port: number): Buffer {
 }
 
 function ipv6Text(b: Uint8Array, off: number): string {
-  const parts: string[] = [];
-  for (let i = 0; i < 16; i += 2) parts.push(((b[off + i]! << 8) | b[off + i + 1]!).toString(16));
-  return parts.join(':');
+  return ipv6ToString(b.subarray(off, off + 16));
 }
 
 /**
@@ -328,7 +327,8 @@ export class Socks5Server extends ListeningServer {
       this.reply(socket, SocksReply.COMMAND_NOT_SUPPORTED);
       return;
     }
-    if (atyp === ATYP_IPV6) {
+    if (atyp === ATYP_IPV6 && cmd === CMD_UDP_ASSOCIATE) {
+      // UDP over the tunnel's IPv6 is not there yet.
       this.reply(socket, SocksReply.ADDRESS_TYPE_NOT_SUPPORTED);
       return;
     }

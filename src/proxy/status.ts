@@ -49,6 +49,8 @@ export interface TunnelStatus {
   metrics?: readonly ProtocolMetric[];
   /** Counters of the user-space TCP stack (retransmissions, recoveries, windows …), for diagnosing throughput. */
   tcp?: TcpStats;
+  /** The same for TCP over the tunnel's IPv6. */
+  tcp6?: TcpStats;
   /** Free-form extra fields included in /status as they are. */
   extra?: Record<string, string | number | boolean>;
 }

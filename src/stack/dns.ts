@@ -151,8 +151,13 @@ export class Resolver {
     return (await this.lookup(name)).addresses;
   }
 
-  /** Resolve with details (the name that matched, CNAME target, TTL, cache, server). */
-  async lookup(input: string): Promise<LookupResult> {
+  /** The IPv6 addresses of name (AAAA records). Rejects with DnsError (DNS_NODATA when it has none). */
+  async resolve6(name: string): Promise<string[]> {
+    return (await this.lookup(name, 'AAAA')).addresses;
+  }
+
+  /** Resolve with details (the name that matched, CNAME target, TTL, cache, server); A records unless asked for AAAA. */
+  async lookup(input: string, type: 'A' | 'AAAA' = 'A'): Promise<LookupResult> {
     this.stats.lookups++;
     const name = input.trim();
     if (isIpv4Literal(name)) return { name, canonicalName: name, addresses: [name], ttl: 0, fromCache: false };
@@ -180,7 +185,7 @@ export class Resolver {
     const candidates = this.candidates(name);
     let negative: { code: 'DNS_NXDOMAIN' | 'DNS_NODATA' } | undefined;
     for (const fqdn of candidates) {
-      const e = await this.resolveFqdn(fqdn, servers);
+      const e = await this.resolveFqdn(fqdn, servers, type);
       if (e.entry.ok) {
         return {
           name: fqdn,
@@ -195,7 +200,7 @@ export class Resolver {
     }
     const tried = candidates.join(', ');
     if (negative?.code === 'DNS_NODATA')
-      throw new DnsError('DNS_NODATA', `${bare} has no IPv4 address (tried ${tried})`, bare, servers.map((s) => this.label(s)));
+      throw new DnsError('DNS_NODATA', `${bare} has no ${type === 'AAAA' ? 'IPv6' : 'IPv4'} address (tried ${tried})`, bare, servers.map((s) => this.label(s)));
     throw new DnsError('DNS_NXDOMAIN', `${bare} does not exist (NXDOMAIN; tried ${tried})`, bare, servers.map((s) => this.label(s)), DnsRcode.NXDOMAIN);
   }
 
@@ -233,8 +238,8 @@ export class Resolver {
     return dots >= (this.opts.ndots ?? 1) ? [name, ...searched] : [...searched, name];
   }
 
-  private async resolveFqdn(fqdn: string, servers: string[]): Promise<{ entry: CacheEntry; fromCache: boolean }> {
-    const key = fqdn.toLowerCase();
+  private async resolveFqdn(fqdn: string, servers: string[], type: 'A' | 'AAAA'): Promise<{ entry: CacheEntry; fromCache: boolean }> {
+    const key = type === 'A' ? fqdn.toLowerCase() : `aaaa ${fqdn.toLowerCase()}`;
     const hit = this.cache.get(key);
     if (hit) {
       if (hit.expiresAt > this.clock.now()) {
@@ -247,26 +252,26 @@ export class Resolver {
     }
     let p = this.inflight.get(key);
     if (!p) {
-      p = this.chase(fqdn, servers).finally(() => this.inflight.delete(key));
+      p = this.chase(fqdn, servers, type).finally(() => this.inflight.delete(key));
       this.inflight.set(key, p);
     }
     return { entry: await p, fromCache: false };
   }
 
   /** Query fqdn, following CNAMEs; returns a (cached) positive or negative entry, throws DnsError otherwise. */
-  private async chase(fqdn: string, servers: string[]): Promise<CacheEntry> {
+  private async chase(fqdn: string, servers: string[], type: 'A' | 'AAAA'): Promise<CacheEntry> {
     let qname = fqdn;
     let ttl = this.opts.maxTtlSec ?? 3600;
     let hops = 0;
     for (;;) {
-      const { msg, server } = await this.exchange(qname, servers, fqdn);
+      const { msg, server } = await this.exchange(qname, servers, fqdn, type);
       const rcode = msg.header.rcode;
       if (rcode === DnsRcode.NXDOMAIN || rcode === DnsRcode.NOERROR) {
         // Walk the chain inside this answer.
         let cur = qname;
         const addresses: string[] = [];
         for (let guard = 0; guard <= MAX_CNAME_HOPS; guard++) {
-          for (const r of msg.answers) if (r.kind === 'A' && r.class === DnsClass.IN && dnsNameEquals(r.name, cur)) {
+          for (const r of msg.answers) if ((r.kind === 'A' || r.kind === 'AAAA') && r.kind === type && r.class === DnsClass.IN && dnsNameEquals(r.name, cur)) {
             addresses.push(r.address);
             ttl = Math.min(ttl, r.ttl);
           }
@@ -279,7 +284,7 @@ export class Resolver {
         }
         if (addresses.length) {
           // A truncated answer (no TCP to complete it) is used but not cached.
-          return this.store(fqdn, { ok: true, addresses, canonical: cur, expiresAt: this.clock.now() + ttl * 1000, server }, msg.header.tc ? 0 : ttl);
+          return this.store(key(fqdn, type), { ok: true, addresses, canonical: cur, expiresAt: this.clock.now() + ttl * 1000, server }, msg.header.tc ? 0 : ttl);
         }
         if (rcode === DnsRcode.NOERROR && !dnsNameEquals(cur, qname)) {
           qname = cur; // the chain leaves this answer: ask for its end
@@ -287,7 +292,7 @@ export class Resolver {
         }
         const neg = this.negativeTtl(msg);
         const code = rcode === DnsRcode.NXDOMAIN ? 'DNS_NXDOMAIN' : 'DNS_NODATA';
-        return this.store(fqdn, { ok: false, code, canonical: cur, expiresAt: this.clock.now() + neg * 1000 }, neg);
+        return this.store(key(fqdn, type), { ok: false, code, canonical: cur, expiresAt: this.clock.now() + neg * 1000 }, neg);
       }
       throw new DnsError('DNS_ERROR', `${fqdn}: server ${this.label(server)} answered ${RCODE_NAMES[rcode] ?? `rcode ${rcode}`}`, fqdn, [this.label(server)], rcode);
     }
@@ -311,7 +316,7 @@ export class Resolver {
   }
 
   /** Ask the servers in turn until one gives a usable answer. */
-  private async exchange(qname: string, servers: string[], forName: string): Promise<{ msg: DnsMessage; server: string }> {
+  private async exchange(qname: string, servers: string[], forName: string, type: 'A' | 'AAAA'): Promise<{ msg: DnsMessage; server: string }> {
     const attempts = Math.max(1, this.opts.attempts ?? 2);
     const timeoutMs = this.opts.timeoutMs ?? 2000;
     const dead = new Set<string>();
@@ -322,7 +327,7 @@ export class Resolver {
       for (const server of servers) {
         if (dead.has(server)) continue;
         if (this.closed) throw new DnsError('DNS_ERROR', 'the resolver is closed', forName);
-        const o = await this.queryUdp(server, qname, timeoutMs);
+        const o = await this.queryUdp(server, qname, timeoutMs, type);
         if (o.kind === 'timeout') {
           this.stats.timeouts++;
           continue;
@@ -339,13 +344,13 @@ export class Resolver {
           if (this.opts.tcp) {
             try {
               this.stats.tcpFallbacks++;
-              const bytes = await this.opts.tcp(server, this.port(), this.query(qname, 0, false), timeoutMs);
+              const bytes = await this.opts.tcp(server, this.port(), this.query(qname, 0, false, type), timeoutMs);
               msg = parseDnsMessage(bytes);
             } catch (e) {
               problems.push(`${this.label(server)}: truncated, and TCP failed: ${e instanceof Error ? e.message : String(e)}`);
               continue;
             }
-          } else if (!msg.answers.some((r) => r.kind === 'A' || r.kind === 'CNAME')) {
+          } else if (!msg.answers.some((r) => r.kind === type || r.kind === 'CNAME')) {
             problems.push(`${this.label(server)}: answer truncated and no TCP fallback`);
             dead.add(server);
             continue;
@@ -381,17 +386,17 @@ export class Resolver {
     return `${server}:${this.port()}`;
   }
 
-  private query(qname: string, id: number, edns = true): Uint8Array {
+  private query(qname: string, id: number, edns: boolean, type: 'A' | 'AAAA'): Uint8Array {
     const size = this.opts.ednsUdpSize ?? 1232;
-    return buildDnsQuery({ id, name: qname, type: DnsType.A, ednsUdpSize: edns && size > 0 ? size : undefined });
+    return buildDnsQuery({ id, name: qname, type: DnsType[type], ednsUdpSize: edns && size > 0 ? size : undefined });
   }
 
   /** One UDP try: a fresh socket (random port) and id; resolves with the matching answer or why there is none. */
-  private queryUdp(server: string, qname: string, timeoutMs: number): Promise<Outcome> {
+  private queryUdp(server: string, qname: string, timeoutMs: number, type: 'A' | 'AAAA'): Promise<Outcome> {
     const id = randomInt(0, 0x10000);
     let bytes: Uint8Array;
     try {
-      bytes = this.query(qname, id);
+      bytes = this.query(qname, id, true, type);
     } catch (e) {
       return Promise.reject(new DnsError('DNS_ERROR', `${JSON.stringify(qname)} is not a valid DNS name: ${(e as Error).message}`, qname));
     }
@@ -421,7 +426,7 @@ export class Resolver {
           return;
         }
         const q = msg.questions[0];
-        if (!msg.header.qr || msg.header.id !== id || msg.questions.length !== 1 || !q || !dnsNameEquals(q.name, qname) || q.type !== DnsType.A) {
+        if (!msg.header.qr || msg.header.id !== id || msg.questions.length !== 1 || !q || !dnsNameEquals(q.name, qname) || q.type !== DnsType[type]) {
           // A FORMERR may come without the question; accept it when the id matches.
           if (!(msg.header.qr && msg.header.id === id && msg.questions.length === 0 && msg.header.rcode !== DnsRcode.NOERROR)) {
             this.stats.mismatched++;
@@ -447,6 +452,11 @@ export class Resolver {
       }
     });
   }
+}
+
+/** Cache key: A answers under the bare name (as before), AAAA answers apart. */
+function key(fqdn: string, type: 'A' | 'AAAA'): string {
+  return type === 'A' ? fqdn : `aaaa ${fqdn}`;
 }
 
 function isIpv4Literal(s: string): boolean {

@@ -175,6 +175,7 @@ export class IpLayer implements IpSender {
   private icmpTokens: number;
   private icmpRefillAt = 0;
   private closed = false;
+  private ipv6Input: ((packet: Uint8Array) => void) | undefined;
 
   constructor(
     private readonly link: Link,
@@ -268,8 +269,17 @@ export class IpLayer implements IpSender {
 
   // ---- input ----
 
+  /** Hand packets whose version nibble is 6 to the IPv6 layer (ip6.ts) instead of dropping them. */
+  setIpv6Input(fn: ((packet: Uint8Array) => void) | undefined): void {
+    this.ipv6Input = fn;
+  }
+
   /** One packet from the link. Never throws: bad packets are dropped and counted. */
   input(packet: Uint8Array): void {
+    if (packet.length > 0 && packet[0]! >> 4 === 6 && this.ipv6Input) {
+      this.ipv6Input(packet);
+      return;
+    }
     this.stats.received++;
     let ip;
     try {

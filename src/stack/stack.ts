@@ -13,6 +13,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { IpProtocol } from '../wire/ipv4.js';
 import { Resolver, type LookupResult, type ResolverOptions, type ResolverStats } from './dns.js';
 import { IpLayer, type EchoReply, type IpStats, type LinkChange, type PingOptions } from './ip.js';
+import { Ip6Layer, type Ip6Stats } from './ip6.js';
 import type { ReassemblyLimits } from './reassembly.js';
 import type { ProtocolHandler } from './types.js';
 import { UdpStack, type UdpStackOptions, type UdpStackStats } from './udp.js';
@@ -30,12 +31,15 @@ export interface IpStackOptions {
 
 export interface IpStackStats {
   ip: IpStats;
+  ip6: Ip6Stats;
   udp: UdpStackStats;
   dns: ResolverStats;
 }
 
 export class IpStack {
   readonly ip: IpLayer;
+  /** IPv6 on the same link: up while the link config has address6. TCP over it is a second TcpStack. */
+  readonly ip6: Ip6Layer;
   readonly udp: UdpStack;
   readonly dns: Resolver;
   readonly clock: Clock;
@@ -48,6 +52,8 @@ export class IpStack {
     this.clock = opts.clock;
     this.logger = opts.logger ?? silentLogger;
     this.ip = new IpLayer(link, { clock: opts.clock, logger: this.logger, reassembly: opts.reassembly, ttl: opts.ttl });
+    this.ip6 = new Ip6Layer(link, { clock: opts.clock, logger: this.logger, hopLimit: opts.ttl });
+    this.ip.setIpv6Input((p) => this.ip6.input(p));
     this.udp = new UdpStack(this.ip, opts.udp);
     this.ip.registerProtocol(IpProtocol.UDP, this.udp);
     this.dns = new Resolver(this.udp, () => link.config, { ...opts.dns, clock: opts.clock, logger: this.logger });
@@ -59,8 +65,9 @@ export class IpStack {
     this.ip.registerProtocol(protocol, handler);
   }
 
-  /** One ICMP echo request; the reply, or undefined on timeout / ICMP error / link down. */
+  /** One ICMP (or, for an IPv6 literal, ICMPv6) echo request; the reply, or undefined on timeout / ICMP error / link down. */
   ping(dst: string | number, opts?: PingOptions): Promise<EchoReply | undefined> {
+    if (typeof dst === 'string' && dst.includes(':')) return this.ip6.ping(dst, opts);
     return this.ip.ping(dst, opts);
   }
 
@@ -76,6 +83,7 @@ export class IpStack {
   /** Tell the stack the link's config may have changed (reconnect, new address, down). */
   linkChanged(): void {
     this.ip.linkChanged();
+    this.ip6.linkChanged();
   }
 
   onLinkChange(listener: (c: LinkChange) => void): void {
@@ -83,13 +91,14 @@ export class IpStack {
   }
 
   stats(): IpStackStats {
-    return { ip: this.ip.stats, udp: this.udp.stats, dns: this.dns.stats };
+    return { ip: this.ip.stats, ip6: this.ip6.stats, udp: this.udp.stats, dns: this.dns.stats };
   }
 
   /** Close sockets, stop timers, stop listening to the link. */
   close(): void {
     this.dns.close();
     this.udp.close();
+    this.ip6.close();
     this.ip.close();
   }
 }

@@ -3,7 +3,9 @@ import type { IcmpError } from '../wire/icmp.js';
 
 /**
  * Seams inside the userspace IP stack. The IP layer (ip.ts) owns the Link; transport protocols (TCP, UDP)
- * register with it and send through it. Addresses are IPv4 as uint32.
+ * register with it and send through it. Addresses are numbers: IPv4 as uint32; on the IPv6 layer (ip6.ts) a
+ * small handle that layer gives each address it meets (see Ipv6Addresses), so the transports key their tables
+ * and build pseudo-headers the same way for both families.
  */
 export interface IpSendOptions {
   tos?: number;
@@ -20,6 +22,14 @@ export interface IpSender {
   localAddress(): number;
   /** Link MTU (largest IPv4 packet). */
   mtu(): number;
+  /** 6 for the IPv6 layer; absent or 4 for IPv4. */
+  readonly family?: 4 | 6;
+  /** IPv6: the pre-added address words of the pseudo-header for two handles (see PseudoHeader.sum). */
+  addressSum?(a: number, b: number): number;
+  /** IPv6: the handle of an address literal (throws WireError for anything else). */
+  parseAddress?(text: string): number;
+  /** IPv6: the text of a handle. */
+  addressText?(addr: number): string;
   /** Optional: like sendIp, but `fill` writes the payload (`length` bytes) straight into the packet at `offset`. */
   sendIpWith?(dst: number, protocol: number, length: number, fill: (out: Uint8Array, offset: number) => void, opts?: IpSendOptions): void;
 }

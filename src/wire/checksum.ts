@@ -51,6 +51,14 @@ export function pseudoHeaderSum(src: number, dst: number, protocol: number, leng
 }
 
 /**
+ * Unfolded pseudo-header sum for a transport checksum: the IPv4 one from src/dst, or, when `sum` is set, that
+ * pre-added address part (IPv6: ipv6AddressSum) plus protocol and length — the same words in a different order.
+ */
+export function pseudoSum(p: { src: number; dst: number; sum?: number | undefined }, protocol: number, length: number): number {
+  return p.sum !== undefined ? p.sum + protocol + length : pseudoHeaderSum(p.src, p.dst, protocol, length);
+}
+
+/**
  * Incremental update (RFC 1624, eqn. 3): the new checksum after one 16-bit word of the covered data
  * changed from `oldWord` to `newWord` (e.g. a TTL decrement or a NAT port rewrite).
  */

@@ -1,5 +1,5 @@
 /**
- * One-line, tcpdump-like description of an IPv4 packet for traces and logs. Never throws.
+ * One-line, tcpdump-like description of an IPv4 or IPv6 packet for traces and logs. Never throws.
  *
  *   ICMP 10.8.0.2 > 10.8.0.1 echo-request id=1 seq=3 len=84
  *   TCP 10.8.0.2:40000 > 1.2.3.4:80 [S] seq=1000 ack=0 win=64240 len=0 mss=1460,sackOK,ts=1/0,wscale=7
@@ -16,6 +16,8 @@ import { parseIcmp, quotedPorts } from './icmp.js';
 import { IpProtocol, ipv4ToString, parseIpv4 } from './ipv4.js';
 import { parseTcp, tcpChecksumOk, tcpFlagsToString, type ParsedTcpOptions } from './tcp.js';
 import { parseUdp } from './udp.js';
+import { parseIcmpv6 } from './icmpv6.js';
+import { ipv6AddressSum, ipv6ToString, parseIpv6 } from './ipv6.js';
 
 export function summarizePacket(ipPacket: Uint8Array): string {
   try {
@@ -27,6 +29,7 @@ export function summarizePacket(ipPacket: Uint8Array): string {
 }
 
 function summarize(b: Uint8Array): string {
+  if (b.length > 0 && b[0]! >> 4 === 6) return summarize6(b);
   const ip = parseIpv4(b, { verifyChecksum: false });
   const ipBad = internetChecksum(b, 0, ip.headerLength) !== 0 ? ' bad-ip-cksum' : '';
   const src = ipv4ToString(ip.src);
@@ -86,6 +89,58 @@ function summarize(b: Uint8Array): string {
     }
     default:
       return `IPv4 ${src} > ${dst} proto=${ip.protocol} len=${ip.totalLength}${ipBad}`;
+  }
+}
+
+/**
+ *   TCP6 [fd00:8::1000]:40000 > [fd00:102:2::2]:80 [S] seq=1 ack=0 win=64800 len=0 mss=1440,...
+ *   ICMP6 fd00:8::1000 > fd00:102:2::2 echo-request id=1 seq=3 len=104
+ */
+function summarize6(b: Uint8Array): string {
+  const ip = parseIpv6(b);
+  const src = ipv6ToString(ip.src);
+  const dst = ipv6ToString(ip.dst);
+  const len = 40 + ip.payloadLength;
+  if (ip.fragment) return `IPv6 ${src} > ${dst} next=${ip.protocol} frag id=${ip.fragment.id} off=${ip.fragment.offset}${ip.fragment.moreFragments ? ' MF' : ''} len=${len}`;
+  const pseudo = { src: 0, dst: 0, sum: ipv6AddressSum(ip.src, ip.dst) };
+  switch (ip.protocol) {
+    case IpProtocol.TCP: {
+      const t = parseTcp(ip.payload);
+      const bad = tcpChecksumOk(ip.payload, pseudo) ? '' : ' bad-cksum';
+      const opts = tcpOptionsSummary(t.options);
+      return (
+        `TCP6 [${src}]:${t.srcPort} > [${dst}]:${t.dstPort} [${tcpFlagsToString(t.flags)}] seq=${t.seq} ack=${t.ack} ` +
+        `win=${t.window} len=${t.payload.length}${opts ? ' ' + opts : ''}${bad}`
+      );
+    }
+    case IpProtocol.UDP: {
+      const u = parseUdp(ip.payload);
+      let bad = '';
+      try {
+        parseUdp(ip.payload, pseudo);
+      } catch {
+        bad = ' bad-cksum';
+      }
+      return `UDP6 [${src}]:${u.srcPort} > [${dst}]:${u.dstPort} len=${u.payload.length}${bad}`;
+    }
+    case 58: {
+      let bad = '';
+      try {
+        parseIcmpv6(ip.payload, pseudo.sum);
+      } catch {
+        bad = ' bad-cksum';
+      }
+      const m = parseIcmpv6(ip.payload);
+      let what: string;
+      if (m.kind === 'echo-request' || m.kind === 'echo-reply') what = `${m.kind} id=${m.id} seq=${m.seq}`;
+      else if (m.kind === 'other') what = `type=${m.type} code=${m.code}`;
+      else if (m.kind === 'dest-unreachable' || m.kind === 'packet-too-big' || m.kind === 'time-exceeded' || m.kind === 'parameter-problem')
+        what = `${m.kind} code=${m.code}${m.kind === 'packet-too-big' ? ` mtu=${m.value}` : ''} for next=${m.original.protocol} ${ipv6ToString(m.original.src)} > ${ipv6ToString(m.original.dst)}`;
+      else what = 'unknown';
+      return `ICMP6 ${src} > ${dst} ${what} len=${len}${bad}`;
+    }
+    default:
+      return `IPv6 ${src} > ${dst} next=${ip.protocol} len=${len}`;
   }
 }
 

@@ -7,7 +7,7 @@
  * buffer. The tcp* readers read single fields in place for the stack's hot paths.
  */
 import { WireError } from '../errors.js';
-import { finishChecksum, onesSum, pseudoHeaderSum } from './checksum.js';
+import { finishChecksum, onesSum, pseudoSum } from './checksum.js';
 import { IpProtocol, readU32, writeU32 } from './ipv4.js';
 import type { PseudoHeader } from './udp.js';
 
@@ -108,7 +108,7 @@ export function parseTcp(bytes: Uint8Array, pseudo?: PseudoHeader, opts?: TcpPar
   if (headerLength < TCP_MIN_HEADER) throw new WireError(`TCP data offset ${headerLength / 4} < 5`, 'dataOffset', 12);
   if (headerLength > len) throw new WireError(`TCP data offset ${headerLength} > segment ${len}`, 'dataOffset', 12);
   if (pseudo) {
-    const s = onesSum(bytes, 0, len, pseudoHeaderSum(pseudo.src, pseudo.dst, IpProtocol.TCP, len));
+    const s = onesSum(bytes, 0, len, pseudoSum(pseudo, IpProtocol.TCP, len));
     if (finishChecksum(s) !== 0) throw new WireError('TCP checksum mismatch', 'checksum', 16);
   }
   const options = emptyTcpOptions();
@@ -302,7 +302,7 @@ export function writeTcpHeader(
   out[o + 18] = (urg >> 8) & 0xff;
   out[o + 19] = urg & 0xff;
   if (pseudo) {
-    const c = finishChecksum(onesSum(out, o, o + total, pseudoHeaderSum(pseudo.src, pseudo.dst, IpProtocol.TCP, total)));
+    const c = finishChecksum(onesSum(out, o, o + total, pseudoSum(pseudo, IpProtocol.TCP, total)));
     out[o + 16] = c >> 8;
     out[o + 17] = c & 0xff;
   }
@@ -333,7 +333,7 @@ export function buildTcp(seg: TcpSegmentInit & { payload?: Uint8Array }, pseudo?
 /** Verify a segment's checksum in place (bytes = the whole TCP segment). */
 export function tcpChecksumOk(bytes: Uint8Array, pseudo: PseudoHeader): boolean {
   const len = bytes.length;
-  return finishChecksum(onesSum(bytes, 0, len, pseudoHeaderSum(pseudo.src, pseudo.dst, IpProtocol.TCP, len))) === 0;
+  return finishChecksum(onesSum(bytes, 0, len, pseudoSum(pseudo, IpProtocol.TCP, len))) === 0;
 }
 
 // ---- hot-path readers (no validation) ----

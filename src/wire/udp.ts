@@ -1,16 +1,20 @@
 /**
- * UDP codec (RFC 768) with the IPv4 pseudo-header checksum. A received checksum of 0 means "none".
+ * UDP codec (RFC 768) with the IPv4 or IPv6 pseudo-header checksum. A received checksum of 0 means "none".
  */
 import { WireError } from '../errors.js';
-import { finishChecksum, onesSum, pseudoHeaderSum } from './checksum.js';
+import { finishChecksum, onesSum, pseudoSum } from './checksum.js';
 import { IpProtocol } from './ipv4.js';
 
 export const UDP_HEADER_LENGTH = 8;
 
-/** IPv4 source and destination (uint32) for the pseudo-header. */
+/**
+ * IPv4 source and destination (uint32) for the pseudo-header; or, for IPv6, `sum` = ipv6AddressSum(src, dst)
+ * (then src and dst are not read).
+ */
 export interface PseudoHeader {
   src: number;
   dst: number;
+  sum?: number | undefined;
 }
 
 export interface UdpDatagram {
@@ -36,7 +40,7 @@ export function parseUdp(bytes: Uint8Array, pseudo?: PseudoHeader): UdpDatagram 
   if (length > len) throw new WireError(`UDP length ${length} > buffer ${len}`, 'length', 4);
   const checksum = (bytes[6]! << 8) | bytes[7]!;
   if (pseudo && checksum !== 0) {
-    const s = onesSum(bytes, 0, length, pseudoHeaderSum(pseudo.src, pseudo.dst, IpProtocol.UDP, length));
+    const s = onesSum(bytes, 0, length, pseudoSum(pseudo, IpProtocol.UDP, length));
     if (finishChecksum(s) !== 0) throw new WireError('UDP checksum mismatch', 'checksum', 6);
   }
   return {
@@ -73,7 +77,7 @@ export function writeUdpHeader(
   out[o + 6] = 0;
   out[o + 7] = 0;
   if (pseudo) {
-    let c = finishChecksum(onesSum(out, o, o + length, pseudoHeaderSum(pseudo.src, pseudo.dst, IpProtocol.UDP, length)));
+    let c = finishChecksum(onesSum(out, o, o + length, pseudoSum(pseudo, IpProtocol.UDP, length)));
     if (c === 0) c = 0xffff;
     out[o + 6] = c >> 8;
     out[o + 7] = c & 0xff;

@@ -5,6 +5,7 @@
  *
  *   web.lab.test  A  <web>          (and anything under it, e.g. www.web.lab.test)
  *   ipsec.lab.test A <webIpsec>
+ *   v6.lab.test   AAAA <web6> only (A queries: NOERROR, no data)
  *   big.lab.test  A  × BIG_RECORDS  (10.B.9.1 … : too large for a 512-byte UDP answer, and also for dnsmasq's
  *                                    EDNS limit of 1232 bytes, so it comes back truncated (TC) over UDP and
  *                                    complete over TCP: for resolvers' TCP-fallback tests)
@@ -20,6 +21,7 @@ export const LAB_DOMAIN = 'lab.test';
 export const WEB_NAME = 'web.lab.test';
 export const IPSEC_WEB_NAME = 'ipsec.lab.test';
 export const BIG_NAME = 'big.lab.test';
+export const V6_NAME = 'v6.lab.test';
 export const BIG_RECORDS = 100;
 
 /** The addresses big.lab.test resolves to, in the order of the hosts file. */
@@ -48,5 +50,6 @@ export async function dnsmasqArgs(dir: string, addr: LabAddresses): Promise<stri
     `--address=/${WEB_NAME}/${addr.web}`,
     `--address=/${IPSEC_WEB_NAME}/${addr.webIpsec}`,
     `--addn-hosts=${hosts}`,
+    `--host-record=${V6_NAME},${addr.web6}`,
   ];
 }

@@ -56,6 +56,11 @@ export interface OpenVpnServerOptions {
   explicitExitNotify?: number;
   /** `reneg-sec` (renegotiation tests). */
   renegSec?: number;
+  /**
+   * IPv6 in the tunnel: `server-ipv6 fd00:8:<index>::/64` and `push "route-ipv6 <web IPv6 net>"` (the web host's
+   * IPv6 address is lab.addr.web6). Add `push: ['redirect-gateway ipv6 !ipv4']` for the whole of IPv6.
+   */
+  ipv6?: boolean;
   /** Push `route <web subnet>` (default true). */
   pushRoute?: boolean;
   /** Extra `push "..."` option strings, e.g. ['compress stub-v2']. */
@@ -244,6 +249,7 @@ export class OpenVpnServer {
     ];
     if (o.keepalive !== null) lines.push(`keepalive ${(o.keepalive ?? [10, 60]).join(' ')}`);
     if (o.pushRoute !== false) lines.push(`push "route ${webNet} 255.255.255.0"`);
+    if (o.ipv6) lines.push(`server-ipv6 fd00:8:${this.ctx.index}::/64`, `push "route-ipv6 ${addr.webNet6}"`);
     lines.push(`push "dhcp-option DNS ${addr.web}"`, `push "dhcp-option DOMAIN lab.test"`);
     for (const p of o.push ?? []) lines.push(`push ${q(p)}`);
     if (o.cipherNone) lines.push('data-ciphers none', 'cipher none');

@@ -10,6 +10,9 @@
  *     10.B.8.1 ── 10.B.8.2  esp  (scapy ESP-in-UDP gateway, manual SAs; ip_forward=1; TUN 10.B.7.1/24)
  *                            10.B.10.1 ── 10.B.10.2 web (same host; esp routes 10.B.5.0/24 through it)
  *
+ * IPv6 runs on the srv–web link only: srv fd00:B:2::1, web fd00:B:2::2, web routing fd00:8::/32 (the OpenVPN
+ * servers' server-ipv6 pools) back via srv.
+ *
  * The root namespace gets `unreachable 10.B.0.0/16` so that nothing but the connected /24s (to srv, ike, esp)
  * can be reached from it (no leaks to a default route); `web` routes replies to the OpenVPN client subnets
  * (10.8.0.0/16) via srv, to the IPsec pool (10.B.6.0/24) via ike and to the manual-SA ESP pool (10.B.7.0/24)
@@ -65,6 +68,14 @@ export interface LabAddresses {
   espTun: string;
   /** Default client VIP for the ESP gateway. */
   espClientVip: string;
+  /** srv's IPv6 address on the web link. */
+  srvWebSide6: string;
+  /** The web host's IPv6 address behind the OpenVPN server (reachable only through an OpenVPN tunnel with IPv6). */
+  web6: string;
+  /** The srv–web IPv6 network, CIDR (pushed as route-ipv6 by servers with `ipv6`). */
+  webNet6: string;
+  /** IPv6 range routed back from web to srv; OpenVPN server n uses fd00:8:n::/64 (server-ipv6). */
+  openvpnClients6: string;
 }
 
 export function labAddresses(slot: number): LabAddresses {
@@ -92,6 +103,10 @@ export function labAddresses(slot: number): LabAddresses {
     espPool: `10.${b}.7.0/24`,
     espTun: `10.${b}.7.1`,
     espClientVip: `10.${b}.7.2`,
+    srvWebSide6: `fd00:${b}:2::1`,
+    web6: `fd00:${b}:2::2`,
+    webNet6: `fd00:${b}:2::/64`,
+    openvpnClients6: 'fd00:8::/32',
   };
 }
 
@@ -149,6 +164,16 @@ export async function buildTopology(runId: string, slot: number): Promise<void> 
     run('ip', ['netns', 'exec', ns.srv, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']),
     run('ip', ['netns', 'exec', ns.ike, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']),
   ]);
+  // IPv6 on the srv–web link only (nodad: usable at once), srv forwarding it for OpenVPN's server-ipv6 clients.
+  await Promise.all([
+    run('ip', ['netns', 'exec', ns.srv, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.default.disable_ipv6=0', 'net.ipv6.conf.all.forwarding=1']),
+    run('ip', ['netns', 'exec', ns.web, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.default.disable_ipv6=0']),
+  ]);
+  await Promise.all([
+    ip('-n', ns.srv, 'addr', 'add', `${a.srvWebSide6}/64`, 'dev', `${p}-sw`, 'nodad'),
+    ip('-n', ns.web, 'addr', 'add', `${a.web6}/64`, 'dev', `${p}-ws`, 'nodad'),
+  ]);
+  await ip('-n', ns.web, 'route', 'add', a.openvpnClients6, 'via', a.srvWebSide6);
 }
 
 /** Checks that a namespace exists. */

@@ -203,7 +203,9 @@ export interface CaptureOptions {
 
 /** dumpcap's arguments for a capture into `file` (classic pcap). */
 export function dumpcapArgs(o: CaptureOptions & { file: string }): string[] {
-  const a = ['-i', o.iface, '-w', o.file, '-P', '-s', String(o.snaplen ?? 65535), '-q'];
+  // A 64 MiB kernel buffer: with the default 2 MiB, a loaded 2-core machine dropped packets of a capture that a
+  // test then missed (the tampered datagram of the ESP gateway's self-check, once).
+  const a = ['-i', o.iface, '-w', o.file, '-P', '-s', String(o.snaplen ?? 65535), '-B', '64', '-q'];
   if (o.filter) a.push('-f', o.filter);
   return a;
 }

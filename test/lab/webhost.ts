@@ -263,6 +263,21 @@ export async function startWebHost(
     new Promise<void>((r) => tcpEcho.listen(echoPort, host, r)),
     https ? new Promise<void>((r) => https.listen(tls!.port, host, r)) : undefined,
   ]);
+  // The same HTTP endpoints on IPv6 when the host has it (a second server: the first stays IPv4-only, so its
+  // remote addresses keep their dotted form).
+  let http6: ReturnType<typeof createServer> | undefined;
+  if (host === '0.0.0.0') {
+    http6 = createServer(safeHandle);
+    http6.requestTimeout = 0;
+    http6.headersTimeout = 60_000;
+    http6.keepAliveTimeout = 30_000;
+    const h6 = http6;
+    const listening = await new Promise<boolean>((r) => {
+      h6.once('error', () => r(false));
+      h6.listen({ port: http.address() && typeof http.address() === 'object' ? (http.address() as { port: number }).port : httpPort, host: '::', ipv6Only: true }, () => r(true));
+    });
+    if (!listening) http6 = undefined;
+  }
   const sa = https?.address();
   const a = http.address();
   const e = tcpEcho.address();
@@ -275,6 +290,8 @@ export async function startWebHost(
     close() {
       http.closeAllConnections();
       http.close();
+      http6?.closeAllConnections();
+      http6?.close();
       https?.closeAllConnections();
       https?.close();
       tcpEcho.close();

@@ -45,8 +45,12 @@ export const TCP_STATE_NAMES = [
 ] as const;
 
 export interface TcpConfig {
-  /** Our MSS (link MTU - 40). */
+  /** Our MSS (link MTU - ipOverhead). */
   mss: number;
+  /** IP + TCP fixed headers: 40 over IPv4, 60 over IPv6 (a path MTU minus this is a path MSS). */
+  ipOverhead: number;
+  /** Smallest path MTU an ICMP error may lower us to (68 for IPv4, 1280 for IPv6). */
+  minPathMtu: number;
   windowScaling: boolean;
   sack: boolean;
   timestamps: boolean;
@@ -94,6 +98,8 @@ export interface ConnHost {
   outputWith?(conn: TcpConnection, length: number, fill: (out: Uint8Array, offset: number) => void): void;
   /** Re-evaluate the connection's timer deadline. */
   schedule(conn: TcpConnection): void;
+  /** IPv6: the pseudo-header's address sum for (local, remote); absent for IPv4. */
+  addressSum?: ((a: number, b: number) => number) | undefined;
   /** The connection reached CLOSED: forget it. */
   closed(conn: TcpConnection): void;
   /** A passive open completed (SYN_RECEIVED -> ESTABLISHED). */
@@ -261,7 +267,7 @@ export class TcpConnection {
     this.cc = createCongestionControl(cfg.congestion, cfg.mss, cfg.initialWindow);
     this.txOpts = { mss: undefined, windowScale: undefined, sackPermitted: false, sack: undefined, timestamp: undefined };
     this.txInit = { srcPort: localPort, dstPort: remotePort, seq: 0, ack: 0, flags: 0, window: 0, urgent: 0, options: this.txOpts };
-    this.pseudo = { src: localAddr, dst: remoteAddr };
+    this.pseudo = { src: localAddr, dst: remoteAddr, sum: host.addressSum ? host.addressSum(localAddr, remoteAddr) : undefined };
     this.onDeliveredCb = (r) => this.onDelivered(r);
   }
 
@@ -409,8 +415,9 @@ export class TcpConnection {
     if (kind !== 'dest-unreachable') return; // time exceeded: soft error
     if (code === 4) {
       // fragmentation needed (RFC 1191): lower the path MSS and resend what was lost at the old size
-      if (nextHopMtu >= 68 && nextHopMtu - 40 < this.pathMss) {
-        this.pathMss = Math.max(nextHopMtu - 40, 88);
+      const overhead = this.cfg.ipOverhead;
+      if (nextHopMtu >= this.cfg.minPathMtu && nextHopMtu - overhead < this.pathMss) {
+        this.pathMss = Math.max(nextHopMtu - overhead, 88);
         this.cc.setMss(this.maxSeg());
         if (this.sb.count) {
           this.sb.markAllLost();

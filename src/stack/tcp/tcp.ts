@@ -9,6 +9,7 @@ import { VpnError } from '../../errors.js';
 import type { Clock, TimerHandle } from '../../util/clock.js';
 import { silentLogger, type Logger } from '../../util/log.js';
 import { finishChecksum, onesSum, pseudoHeaderSum } from '../../wire/checksum.js';
+import { WireError } from '../../errors.js';
 import { quotedPorts, type IcmpError } from '../../wire/icmp.js';
 import { parseIpv4Address, readU32, type Ipv4Header } from '../../wire/ipv4.js';
 import {
@@ -35,7 +36,7 @@ import { DeadlineHeap } from './timers.js';
 export interface TcpStackOptions {
   clock: Clock;
   logger?: Logger;
-  /** Our MSS; default link MTU - 40. */
+  /** Our MSS; default link MTU - 40 (IPv4) or - 60 (IPv6). */
   mss?: number;
   /** Receive buffer: initial size and auto-tuning bound (default 256 KiB and 6 MiB). */
   rcvBufInit?: number;
@@ -77,7 +78,7 @@ export interface TcpStackOptions {
 }
 
 export interface TcpConnectOptions {
-  /** IPv4 literal. */
+  /** An address literal of the IP layer's family (IPv4 dotted quad, or IPv6 on a stack over the IPv6 layer). */
   host: string;
   port: number;
   /** Give up with CONNECT_TIMEOUT after this long (default: the stack's connectTimeoutMs). */
@@ -137,6 +138,9 @@ export class TcpStack implements ProtocolHandler {
   private last: TcpConnection | undefined;
   private readonly onTimerCb = (): void => this.onTimer();
   private closedStack = false;
+  /** 6 when running over the IPv6 layer (addresses are its handles). */
+  readonly family: 4 | 6;
+  private readonly addressSum: ((a: number, b: number) => number) | undefined;
 
   constructor(
     private readonly ip: IpSender,
@@ -144,7 +148,11 @@ export class TcpStack implements ProtocolHandler {
   ) {
     this.clock = opts.clock;
     this.log = opts.logger ?? silentLogger;
+    this.family = ip.family === 6 ? 6 : 4;
+    this.addressSum = ip.addressSum ? (a, b) => ip.addressSum!(a, b) : undefined;
     this.base = {
+      ipOverhead: this.family === 6 ? 60 : 40,
+      minPathMtu: this.family === 6 ? 1280 : 68,
       windowScaling: opts.windowScaling ?? true,
       sack: opts.sack ?? true,
       timestamps: opts.timestamps ?? true,
@@ -171,6 +179,7 @@ export class TcpStack implements ProtocolHandler {
       output: (c, segment) => this.ip.sendIp(c.remoteAddr, 6, segment),
       outputWith: ipWith ? (c, length, fill) => ipWith.call(this.ip, c.remoteAddr, 6, length, fill) : undefined,
       schedule: (c) => this.schedule(c),
+      addressSum: this.addressSum,
       closed: (c) => this.onClosed(c),
       established: (c) => this.onEstablished(c),
       deferAck: opts.defer ? (c) => this.deferAck(c) : undefined,
@@ -200,7 +209,7 @@ export class TcpStack implements ProtocolHandler {
   }
 
   private config(): TcpConfig {
-    const mss = Math.max(this.opts.mss ?? this.ip.mtu() - 40, 88);
+    const mss = Math.max(this.opts.mss ?? this.ip.mtu() - this.base.ipOverhead, 88);
     let c = this.cfgByMss.get(mss);
     if (!c) {
       c = { ...this.base, mss };
@@ -215,9 +224,10 @@ export class TcpStack implements ProtocolHandler {
     if (this.closedStack) throw new VpnError('TRANSPORT_CLOSED', 'TCP stack is closed');
     let raddr: number;
     try {
-      raddr = parseIpv4Address(o.host);
-    } catch {
-      throw new VpnError('USAGE', `TCP connect: host must be an IPv4 literal, got ${JSON.stringify(o.host)}`);
+      raddr = this.ip.parseAddress ? this.ip.parseAddress(o.host) : parseIpv4Address(o.host);
+    } catch (e) {
+      if (!(e instanceof WireError)) throw e;
+      throw new VpnError('USAGE', `TCP connect: host must be an IPv${this.family} literal, got ${JSON.stringify(o.host)}`);
     }
     if (!Number.isInteger(o.port) || o.port < 1 || o.port > 65535) throw new VpnError('USAGE', `TCP connect: bad port ${o.port}`);
     const laddr = this.ip.localAddress();
@@ -286,7 +296,7 @@ export class TcpStack implements ProtocolHandler {
 
   // ======================= input =======================
 
-  input(src: number, dst: number, payload: Uint8Array, _ip: Ipv4Header): void {
+  input(src: number, dst: number, payload: Uint8Array, _ip?: Ipv4Header): void {
     const stats = this.stats;
     stats.segmentsIn++;
     const len = payload.length;
@@ -294,7 +304,8 @@ export class TcpStack implements ProtocolHandler {
       stats.badSegments++;
       return;
     }
-    if (finishChecksum(onesSum(payload, 0, len, pseudoHeaderSum(src, dst, 6, len))) !== 0) {
+    const asum = this.addressSum;
+    if (finishChecksum(onesSum(payload, 0, len, (asum ? asum(src, dst) : pseudoHeaderSum(src, dst, 0, 0)) + 6 + len)) !== 0) {
       stats.badSegments++;
       return;
     }
@@ -374,7 +385,11 @@ export class TcpStack implements ProtocolHandler {
       flags = TcpFlag.RST | TcpFlag.ACK;
     }
     const buf = new Uint8Array(20);
-    writeTcpHeader({ srcPort: dport, dstPort: sport, seq, ack, flags, window: 0 }, 0, buf, 0, { src: dst, dst: src });
+    writeTcpHeader({ srcPort: dport, dstPort: sport, seq, ack, flags, window: 0 }, 0, buf, 0, {
+      src: dst,
+      dst: src,
+      sum: this.addressSum ? this.addressSum(dst, src) : undefined,
+    });
     this.stats.rstsSent++;
     this.stats.segmentsOut++;
     this.ip.sendIp(src, 6, buf);

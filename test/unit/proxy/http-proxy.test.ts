@@ -169,7 +169,6 @@ describe('HTTP proxy', () => {
       [`http://refused.vpn:${origin.port}/`, 502, /^connection refused by refused\.vpn:\d+$/],
       [`http://unreach.vpn:81/`, 502, /^host unreachable: unreach\.vpn:81$/],
       [`http://slow.vpn:81/`, 504, /^connect timeout: slow\.vpn:81$/],
-      [`http://[::1]:81/`, 502, /^IPv6 destinations are not supported/],
       [`ftp://web.vpn/x`, 400, /^malformed request: unsupported scheme ftp:/],
       [`/origin-form`, 400, /^malformed request: not a proxy request/],
     ];

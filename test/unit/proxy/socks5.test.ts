@@ -135,7 +135,7 @@ describe('SOCKS5 server', () => {
       ['timeout', nameAddr('slow.vpn', 80), SocksReply.TTL_EXPIRED],
       ['BIND', ipv4Addr('127.0.0.1', 80), SocksReply.COMMAND_NOT_SUPPORTED, 2],
       ['unknown command', ipv4Addr('127.0.0.1', 80), SocksReply.COMMAND_NOT_SUPPORTED, 9],
-      ['IPv6', Buffer.concat([Buffer.from([4]), Buffer.alloc(16), Buffer.from([0, 80])]), SocksReply.ADDRESS_TYPE_NOT_SUPPORTED],
+      ['IPv6 UDP ASSOCIATE', Buffer.concat([Buffer.from([4]), Buffer.alloc(16), Buffer.from([0, 80])]), SocksReply.ADDRESS_TYPE_NOT_SUPPORTED, 3],
       ['unknown address type', Buffer.from([7, 1, 2, 3, 4, 0, 80]), SocksReply.ADDRESS_TYPE_NOT_SUPPORTED],
     ];
     for (const [what, addr, code, cmd] of cases) {

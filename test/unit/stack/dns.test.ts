@@ -14,6 +14,7 @@ import { US, linkConfig, settle } from './helpers.js';
 type Behaviour = 'answer' | 'silent' | 'servfail' | 'unreachable' | 'truncate';
 interface ZoneEntry {
   a?: string[];
+  aaaa?: string[];
   cname?: string;
   /** Answer with the CNAME only (the chain continues in another query). */
   cnameOnly?: boolean;
@@ -76,7 +77,8 @@ class FakeDns {
         name = e.cname;
         continue;
       }
-      for (const a of e.a ?? []) answers.push({ name, type: DnsType.A, class: 1, ttl: e.ttl ?? 300, kind: 'A', address: a });
+      if (q.type === DnsType.AAAA) for (const a of e.aaaa ?? []) answers.push({ name, type: DnsType.AAAA, class: 1, ttl: e.ttl ?? 300, kind: 'AAAA', address: a });
+      else for (const a of e.a ?? []) answers.push({ name, type: DnsType.A, class: 1, ttl: e.ttl ?? 300, kind: 'A', address: a });
       break;
     }
     reply({ aa: true }, answers);
@@ -96,6 +98,8 @@ function setup(opts: Partial<ResolverOptions> = {}, cfg: { dns?: string[]; domai
   dns.zone.set('www.lab.test', { cname: 'web.lab.test', ttl: 300 });
   dns.zone.set('multi.lab.test', { a: ['10.8.0.21', '10.8.0.22'] });
   dns.zone.set('empty.lab.test', {});
+  dns.zone.set('v6.lab.test', { aaaa: ['fd00:102:2::2'], ttl: 60 });
+  dns.zone.set('dual.lab.test', { a: ['10.8.0.30'], aaaa: ['2001:db8::30'], ttl: 60 });
   return { clock, resolver, dns, udp, ip };
 }
 
@@ -325,4 +329,18 @@ test('no DNS server: an error that says what to do, or the fallback when one is 
   await rejectsWith(resolver.resolve('web.lab.test'), 'DNS_ERROR', /pushed no DNS server.*--dns/);
   const f = setup({ fallback: async (n) => (n === 'web.lab.test' ? ['203.0.113.5'] : []) }, { dns: ['fd00::1'] });
   assert.deepEqual(await f.resolver.resolve('web.lab.test'), ['203.0.113.5']);
+});
+
+test('AAAA: resolve6 asks for AAAA and caches it apart from A; a name with only AAAA is DNS_NODATA for A', async () => {
+  const { clock, resolver, dns } = setup();
+  assert.deepEqual(await drive(resolver.resolve6('v6.lab.test'), clock), ['fd00:102:2::2']);
+  assert.equal(dns.queries.at(-1)!.msg.questions[0]!.type, DnsType.AAAA);
+  await rejectsWith(drive(resolver.resolve('v6.lab.test'), clock), 'DNS_NODATA', /no IPv4 address/);
+  assert.deepEqual(await drive(resolver.resolve('dual.lab.test'), clock), ['10.8.0.30']);
+  assert.deepEqual(await drive(resolver.resolve6('dual.lab.test'), clock), ['2001:db8::30']);
+  const sent = dns.queries.length;
+  assert.deepEqual(await drive(resolver.resolve6('dual.lab.test'), clock), ['2001:db8::30']);
+  assert.deepEqual(await drive(resolver.resolve('dual.lab.test'), clock), ['10.8.0.30']);
+  assert.equal(dns.queries.length, sent, 'both families answered from the cache');
+  await rejectsWith(drive(resolver.resolve6('web.lab.test'), clock), 'DNS_NODATA', /no IPv6 address/);
 });

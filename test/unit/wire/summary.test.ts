@@ -4,6 +4,10 @@ import fc from 'fast-check';
 import { buildIcmp } from '../../../src/wire/icmp.js';
 import { buildIpv4, parseIpv4Address } from '../../../src/wire/ipv4.js';
 import { summarizePacket } from '../../../src/wire/summary.js';
+import { buildIcmpv6 } from '../../../src/wire/icmpv6.js';
+import { buildIpv6, ipv6AddressSum, parseIpv6Address } from '../../../src/wire/ipv6.js';
+import { buildTcp } from '../../../src/wire/tcp.js';
+import { buildUdp } from '../../../src/wire/udp.js';
 import { mutated } from './helpers.js';
 
 const A = parseIpv4Address('10.8.0.2');
@@ -39,9 +43,26 @@ test('ICMP errors, fragments, other protocols and bad checksums', () => {
   assert.match(summarizePacket(badIp), / bad-ip-cksum$/);
 });
 
+test('IPv6: TCP, UDP and ICMPv6 (echo and Packet Too Big), checksums over the IPv6 pseudo-header', () => {
+  const a = parseIpv6Address('fd00:8::1000');
+  const w = parseIpv6Address('2001:db8:80::80');
+  const sum = ipv6AddressSum(a, w);
+  const syn = buildIpv6({ src: a, dst: w, nextHeader: 6 }, buildTcp({ srcPort: 40000, dstPort: 80, seq: 1, flags: 2, window: 64800, options: { mss: 1440 } }, { src: 0, dst: 0, sum }));
+  assert.equal(summarizePacket(syn), 'TCP6 [fd00:8::1000]:40000 > [2001:db8:80::80]:80 [S] seq=1 ack=0 win=64800 len=0 mss=1440');
+  const udp = buildIpv6({ src: a, dst: w, nextHeader: 17 }, buildUdp({ srcPort: 5353, dstPort: 53, payload: new Uint8Array(5) }, { src: 0, dst: 0, sum }));
+  assert.equal(summarizePacket(udp), 'UDP6 [fd00:8::1000]:5353 > [2001:db8:80::80]:53 len=5');
+  const echo = buildIpv6({ src: a, dst: w, nextHeader: 58 }, buildIcmpv6({ kind: 'echo-request', id: 1, seq: 3, payload: new Uint8Array(56) }, sum));
+  assert.equal(summarizePacket(echo), 'ICMP6 fd00:8::1000 > 2001:db8:80::80 echo-request id=1 seq=3 len=104');
+  const ptb = buildIpv6({ src: w, dst: a, nextHeader: 58 }, buildIcmpv6({ kind: 'packet-too-big', code: 0, value: 1280, quoted: syn }, ipv6AddressSum(w, a)));
+  assert.equal(summarizePacket(ptb), 'ICMP6 2001:db8:80::80 > fd00:8::1000 packet-too-big code=0 mtu=1280 for next=6 fd00:8::1000 > 2001:db8:80::80 len=' + ptb.length);
+  const bad = Uint8Array.from(udp);
+  bad[bad.length - 1] ^= 0xff;
+  assert.match(summarizePacket(bad), /^UDP6 .* bad-cksum$/);
+});
+
 test('garbage: "invalid: <reason> len=N"', () => {
   assert.equal(summarizePacket(new Uint8Array(3)), 'invalid: IPv4 packet too short: 3 bytes (field length at offset 0) len=3');
-  assert.match(summarizePacket(Uint8Array.from([0x60, ...new Array(39).fill(0)])), /^invalid: not IPv4: version 6 .* len=40$/);
+  assert.match(summarizePacket(Uint8Array.from([0x60, ...new Array(39).fill(0)])), /^invalid: IPv6 jumbograms are not supported .* len=40$/);
   const p = samplePackets();
   assert.match(summarizePacket(p.syn!.subarray(0, 30)), /^invalid: .* len=30$/);
 });
