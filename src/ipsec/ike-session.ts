@@ -121,7 +121,7 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
     const tsi = selectorsFromConfig(p.child.localTs, p.vip, v6);
     const tsr = selectorsFromConfig(p.child.remoteTs, this.address, { ipv6: v6.ipv6 });
     if (tsi.selectors.length === 0 || tsr.selectors.length === 0) {
-      this.fail('protocol-error', new VpnError('PROFILE_UNSUPPORTED', `${p.child.where}: no IPv4 traffic selectors left (${[...tsi.skipped, ...tsr.skipped].join(', ')}); the tunnel carries IPv4 only`));
+      this.fail('protocol-error', new VpnError('PROFILE_UNSUPPORTED', `${p.child.where}: no traffic selectors left (${[...tsi.skipped, ...tsr.skipped].join(', ')} skipped); IPv6 ones travel only with :: in vips`));
       return;
     }
     this.initiator = new IkeInitiator({
