@@ -1,11 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { CpAttr, CpType, PayloadType, TsType } from '../../../src/wire/ike-constants.js';
 import { buildCp, parseCp } from '../../../src/wire/ike-payloads.js';
 import { parseIpv6Address } from '../../../src/wire/ipv6.js';
 import { cpRequest, readCpReply } from '../../../src/ipsec/ike/messages.js';
 import { rangeToCidrs6, selectorCidrs6, selectorsFromConfig, selectorsText } from '../../../src/ipsec/ike/identity.js';
-import type { TrafficSelector } from '../../../src/ipsec/config.js';
+import { findConnection, loadIpsecConfig, type IkeConnection, type TrafficSelector } from '../../../src/ipsec/config.js';
+import { planIke } from '../../../src/ipsec/ike/plan.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
@@ -67,4 +71,29 @@ test('IPv6 ranges become the fewest CIDRs', () => {
   assert.deepEqual(rangeToCidrs6(parseIpv6Address('fd00:6::'), parseIpv6Address('fd00:6::ff')), ['fd00:6::/120']);
   assert.deepEqual(rangeToCidrs6(parseIpv6Address('fd00::1'), parseIpv6Address('fd00::6')), ['fd00::1/128', 'fd00::2/127', 'fd00::4/127', 'fd00::6/128']);
   assert.deepEqual(rangeToCidrs6(parseIpv6Address('::'), parseIpv6Address('ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff')), ['::/0']);
+});
+
+test('plan: vips with :: asks for an IPv6 virtual IP and keeps IPv6 selectors; without it they are ignored with a hint', async () => {
+  const dir = await mkdtemp(join(tmpdir(), 'vpnproxy-plan6-'));
+  try {
+    const conf = (vips: string) =>
+      `connections {\n  lab {\n    remote_addrs = 192.0.2.1\n    vips = ${vips}\n    local {\n      auth = psk\n      id = client.lab\n    }\n    remote {\n      auth = psk\n      id = server.lab\n    }\n    children {\n      net {\n        remote_ts = 10.9.0.0/24, ::/0\n      }\n    }\n  }\n}\nsecrets {\n  ike-lab {\n    id-1 = client.lab\n    id-2 = server.lab\n    secret = "x"\n  }\n}\n`;
+    const plan = async (vips: string) => {
+      const file = join(dir, `${vips.replace(/[^0-9a-z]/gi, '_')}.conf`);
+      await writeFile(file, conf(vips));
+      const config = await loadIpsecConfig(file);
+      const warnings: string[] = [];
+      const p = planIke(config, findConnection(config) as IkeConnection, warnings);
+      return { p, warnings };
+    };
+    const dual = await plan('0.0.0.0, ::');
+    assert.equal(dual.p.vip, '0.0.0.0');
+    assert.equal(dual.p.vip6, '::');
+    assert.ok(!dual.warnings.some((w) => /IPv6 traffic selectors ignored/.test(w)), dual.warnings.join('\n'));
+    const v4 = await plan('0.0.0.0');
+    assert.equal(v4.p.vip6, undefined);
+    assert.ok(v4.warnings.some((w) => /IPv6 traffic selectors ignored \(::\/0\): add :: to vips/.test(w)), v4.warnings.join('\n'));
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
 });
