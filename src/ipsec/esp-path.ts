@@ -3,7 +3,7 @@
  * session (ike-session.ts): one OutboundSa/InboundSa pair over a UDP transport toward the gateway's port 4500
  * (RFC 3948), whoever keyed it.
  *
- *  - send(): seals an inner IPv4 packet and sends it, counting packets and bytes;
+ *  - send(): seals an inner IPv4 or IPv6 packet and sends it, counting packets and bytes;
  *  - receive(): sorts a datagram from port 4500: ESP (opened, delivered, or dropped with a counted reason),
  *    NAT keepalive (ignored), IKE behind the non-ESP marker (handed to `onIke`, or counted as a drop when the
  *    owner has no IKE), anything else (malformed);

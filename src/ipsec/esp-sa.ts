@@ -1,5 +1,5 @@
 /**
- * ESP security associations for IPv4 tunnel mode (RFC 4303), sans-I/O: an OutboundSa turns an inner IPv4
+ * ESP security associations for tunnel mode (RFC 4303), sans-I/O: an OutboundSa turns an inner IPv4 or IPv6
  * packet into an ESP packet (SPI … ICV, to be sent in UDP to port 4500, RFC 3948), an InboundSa turns an ESP
  * packet back into the inner packet or a counted drop. Algorithms come from the crypto registry through the
  * suite (src/crypto/ipsec-algorithms.ts):
@@ -14,7 +14,7 @@
  * Outbound sequence numbers start at 1 and never wrap (RFC 4303 §3.3.3): at 2^32-1 (no ESN) seal() throws, so
  * the owner rekeys or stops. Inbound anti-replay (RFC 4303 §3.4.3): the window is checked before the ICV and
  * updated only once the ICV verified. Padding is 1, 2, 3… to the block size and 4-byte alignment (checked on
- * receive), next header 4 (IPv4); 59 (dummy, §2.6) is dropped silently; TFC padding (§2.7) is trimmed to the
+ * receive), next header 4 (IPv4) or 41 (IPv6, chosen by the inner packet's version); 59 (dummy, §2.6) is dropped silently; TFC padding (§2.7) is trimmed to the
  * inner Total Length; the inner source must lie in the remote traffic selectors and the destination must be
  * our address. Each packet costs one output buffer on seal (plus node:crypto's own) and one plaintext buffer
  * on open.
@@ -28,10 +28,12 @@ import { ReplayWindow } from '../crypto/replay.js';
 import { VpnError } from '../errors.js';
 import { ESP_HEADER_LENGTH } from '../wire/esp.js';
 import { IPV4_MIN_HEADER, parseIpv4Address, readU32, writeU32 } from '../wire/ipv4.js';
+import { IPV6_HEADER_LENGTH, ipv6InPrefix, isIpv6Address, parseIpv6Address } from '../wire/ipv6.js';
 
 const TWO_32 = 0x1_0000_0000;
 /** RFC 4303 §2.6 Next Header values. */
 const NEXT_HEADER_IPV4 = 4;
+const NEXT_HEADER_IPV6 = 41;
 const NEXT_HEADER_NONE = 59;
 /** Outer IPv4 header + UDP header (ESP in UDP, RFC 3948). */
 const OUTER_IPV4_UDP = 20 + 8;
@@ -73,10 +75,12 @@ export type EspDrop =
 export const ESP_DROPS: readonly EspDrop[] = ['malformed', 'unknown-spi', 'replayed', 'too-old', 'bad-icv', 'bad-padding', 'bad-next-header', 'dummy', 'outside-selector', 'not-for-us'];
 
 export interface EspSelectors {
-  /** Traffic selectors of the remote side: the inner source must fall in one of them. */
+  /** Traffic selectors of the remote side (IPv4 or IPv6): the inner source must fall in one of its family. */
   remote: readonly { address: string; prefix: number }[];
-  /** Our address inside the tunnel: the inner destination must equal it. */
+  /** Our IPv4 address inside the tunnel: an inner IPv4 destination must equal it. */
   local: string;
+  /** Our IPv6 address inside the tunnel: an inner IPv6 destination must equal it; without it IPv6 is 'not-for-us'. */
+  local6?: string;
 }
 
 const roundUp = (n: number, m: number) => Math.ceil(n / m) * m;
@@ -264,7 +268,7 @@ export class OutboundSa {
     let o = ctOff + inner.length;
     for (let i = 1; i <= padLen; i++) out[o++] = i;
     out[o++] = padLen;
-    out[o] = NEXT_HEADER_IPV4;
+    out[o] = inner.length > 0 && inner[0]! >> 4 === 6 ? NEXT_HEADER_IPV6 : NEXT_HEADER_IPV4;
     this.crypto.sealInPlace(out, plainLen, this.esn ? hi : undefined);
     this.lifetime.count(1, inner.length);
     return out;
@@ -288,6 +292,8 @@ export class InboundSa {
   private readonly window: ReplayWindow;
   private readonly remote: readonly Cidr4[] | undefined;
   private readonly local: number | undefined;
+  private readonly remote6: readonly Cidr6[] = [];
+  private readonly local6: Uint8Array | undefined;
 
   /**
    * `lastSeq`: the highest sequence number already received (default 0, none), as if a packet with it had been
@@ -312,12 +318,20 @@ export class InboundSa {
     if (!Number.isInteger(last) || last < 0 || last > maxSeq) throw new RangeError(`lastSeq ${last} out of range 0..${maxSeq}`);
     if (last > 0) this.window.accept(last);
     if (p.selectors) {
-      this.remote = p.selectors.remote.map((c) => {
-        if (!Number.isInteger(c.prefix) || c.prefix < 0 || c.prefix > 32) throw new RangeError(`traffic selector ${c.address}/${c.prefix}: bad prefix`);
-        const mask = c.prefix === 0 ? 0 : (0xffffffff << (32 - c.prefix)) >>> 0;
-        return { network: (address(c.address) & mask) >>> 0, mask };
+      const v6 = p.selectors.remote.filter((c) => isIpv6Address(c.address));
+      this.remote = p.selectors.remote
+        .filter((c) => !isIpv6Address(c.address))
+        .map((c) => {
+          if (!Number.isInteger(c.prefix) || c.prefix < 0 || c.prefix > 32) throw new RangeError(`traffic selector ${c.address}/${c.prefix}: bad prefix`);
+          const mask = c.prefix === 0 ? 0 : (0xffffffff << (32 - c.prefix)) >>> 0;
+          return { network: (address(c.address) & mask) >>> 0, mask };
+        });
+      this.remote6 = v6.map((c) => {
+        if (!Number.isInteger(c.prefix) || c.prefix < 0 || c.prefix > 128) throw new RangeError(`traffic selector ${c.address}/${c.prefix}: bad prefix`);
+        return { prefix: parseIpv6Address(c.address), length: c.prefix };
       });
       this.local = address(p.selectors.local);
+      if (p.selectors.local6 !== undefined) this.local6 = address6(p.selectors.local6);
     }
     this.lifetime = new KeyLifetime(p.lifetime ?? {}, p.now ?? Date.now());
     this.drops = Object.fromEntries(ESP_DROPS.map((d) => [d, 0])) as Record<EspDrop, number>;
@@ -379,6 +393,7 @@ export class InboundSa {
     const end = n - TRAILER - padLen;
     for (let i = 0; i < padLen; i++) if (pt[end + i] !== i + 1) return 'bad-padding';
     if (nextHeader === NEXT_HEADER_NONE) return 'dummy';
+    if (nextHeader === NEXT_HEADER_IPV6) return this.inner6(pt, end);
     if (nextHeader !== NEXT_HEADER_IPV4) return 'bad-next-header';
 
     // the inner IPv4 packet, without TFC padding (RFC 4303 §2.7)
@@ -393,6 +408,34 @@ export class InboundSa {
       if (readU32(packet, 16) !== this.local) return 'not-for-us';
     }
     return packet;
+  }
+
+  /** The inner IPv6 packet (next header 41), trimmed to 40 + Payload Length, its addresses checked. */
+  private inner6(pt: Uint8Array, end: number): EspDrop | Uint8Array {
+    if (end < IPV6_HEADER_LENGTH || pt[0]! >> 4 !== 6) return 'malformed';
+    const total = IPV6_HEADER_LENGTH + ((pt[4]! << 8) | pt[5]!); // a jumbogram (length 0) never fits an ESP packet
+    if (total > end) return 'malformed';
+    const packet = pt.subarray(0, total);
+    if (this.remote) {
+      const src = packet.subarray(8, 24);
+      if (!this.remote6.some((c) => ipv6InPrefix(src, c.prefix, c.length))) return 'outside-selector';
+      const dst = packet.subarray(24, 40);
+      if (!this.local6 || !ipv6InPrefix(dst, this.local6, 128)) return 'not-for-us';
+    }
+    return packet;
+  }
+}
+
+interface Cidr6 {
+  readonly prefix: Uint8Array;
+  readonly length: number;
+}
+
+function address6(s: string): Uint8Array {
+  try {
+    return parseIpv6Address(s);
+  } catch {
+    throw new RangeError(`traffic selector: '${s}' is not an IPv6 address`);
   }
 }
 

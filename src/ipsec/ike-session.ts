@@ -21,11 +21,11 @@ import { silentLogger, type Logger } from '../util/log.js';
 import { IdType } from '../wire/ike-constants.js';
 import { classifyUdp4500, withNonEspMarker } from '../wire/esp.js';
 import { EspPath, hex32, noTrafficStats } from './esp-path.js';
-import { InboundSa, MIN_ESP_REPLAY_WINDOW, OutboundSa, innerMtu } from './esp-sa.js';
+import { InboundSa, MIN_ESP_REPLAY_WINDOW, OutboundSa, innerMtu, type EspSelectors } from './esp-sa.js';
 import type { RetransmitPolicy } from './ike/exchange.js';
 import type { ChildSaSpec } from './ike/task-manager.js';
 import { jittered, type LifetimePolicy } from '../crypto/lifetime.js';
-import { addressBytes, selectorCidrs, selectorsFromConfig, selectorsText } from './ike/identity.js';
+import { addressBytes, selectorCidrs, selectorCidrs6, selectorsFromConfig, selectorsText } from './ike/identity.js';
 import { IkeInitiator, type Established, type InitiatorEvent } from './ike/initiator.js';
 import type { IkePlan } from './ike/plan.js';
 
@@ -117,10 +117,11 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
     this.log.info(`IKEv2 to ${r.host}${this.address !== r.host ? ` (${this.address})` : ''}:${this.port}, connection ${p.connection.name}, ${p.pskName}`);
     if (!(await this.openTransport(this.port))) return;
     const local = p.localId ?? this.localAddressId();
-    const tsi = selectorsFromConfig(p.child.localTs, p.vip);
-    const tsr = selectorsFromConfig(p.child.remoteTs, this.address);
+    const v6 = { ipv6: p.vip6 !== undefined, ...(p.vip6 !== undefined ? { dynamicAddress6: p.vip6 } : {}) };
+    const tsi = selectorsFromConfig(p.child.localTs, p.vip, v6);
+    const tsr = selectorsFromConfig(p.child.remoteTs, this.address, { ipv6: v6.ipv6 });
     if (tsi.selectors.length === 0 || tsr.selectors.length === 0) {
-      this.fail('protocol-error', new VpnError('PROFILE_UNSUPPORTED', `${p.child.where}: no IPv4 traffic selectors left (${[...tsi.skipped, ...tsr.skipped].join(', ')}); the tunnel carries IPv4 only`));
+      this.fail('protocol-error', new VpnError('PROFILE_UNSUPPORTED', `${p.child.where}: no traffic selectors left (${[...tsi.skipped, ...tsr.skipped].join(', ')} skipped); IPv6 ones travel only with :: in vips`));
       return;
     }
     this.initiator = new IkeInitiator({
@@ -136,6 +137,7 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
       tsi: tsi.selectors,
       tsr: tsr.selectors,
       vip: p.vip,
+      ...(p.vip6 !== undefined ? { vip6: p.vip6 } : {}),
       retransmit: this.opts.retransmit,
       fragmentation: p.fragmentation,
       ikeRekeySeconds: p.connection.rekeyTime,
@@ -298,6 +300,9 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
     const lifetime = this.childLifetime();
     const routes = selectorCidrs(c.tsr);
     const vip = sa.cp.vip!;
+    // IPv6 only with an IPv6 virtual IP: without one, IPv6 selectors the gateway left in TSr carry nothing of ours
+    const vip6 = sa.cp.vip6;
+    const routes6 = vip6 ? selectorCidrs6(c.tsr) : [];
     let path: EspPath;
     try {
       const out = new OutboundSa({ spi: c.spiOut, suite: c.suite, encKey: c.keys.initiator.encKey, integKey: c.keys.initiator.integKey, esn: c.esn, lifetime, now });
@@ -310,7 +315,7 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
         replayWindow: Math.max(MIN_ESP_REPLAY_WINDOW, this.plan.child.replayWindow),
         lifetime,
         now,
-        selectors: { remote: routes.map((r) => ({ address: r.split('/')[0]!, prefix: Number(r.split('/')[1]) })), local: vip },
+        selectors: espSelectors(routes, routes6, vip, vip6),
       });
       path = new EspPath({
         out,
@@ -343,6 +348,15 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
       domains: [...sa.cp.domains],
       routes: routes.filter((r) => !r.endsWith('/0')),
       redirectGateway: routes.some((r) => r.endsWith('/0')),
+      ...(vip6
+        ? {
+            address6: vip6,
+            prefixLength6: sa.cp.prefix6 ?? 128,
+            routes6: routes6.filter((r) => !r.endsWith('/0')),
+            redirectGateway6: routes6.some((r) => r.endsWith('/0')),
+            dns6: [...sa.cp.dns6],
+          }
+        : {}),
     };
     const esp = `${c.suite.name}${c.esn ? '-esn' : ''}`;
     const details: SessionDetails = {
@@ -364,7 +378,9 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
     };
     const neutral: SessionInfo = { protocol: 'ipsec', server: remote, link, cipher: c.suite.name, security: `IKEv2 ${this.plan.authMethod === 'psk' ? 'PSK' : this.plan.authMethod}, ${sa.suite.text}`, details };
     const info: IkeConnectedInfo = { connection: this.plan.connection.name, vip, spiOut: c.spiOut, spiIn: c.spiIn, suite: c.suite.name, remote, ikeSpiI: sa.spiI, ikeSpiR: sa.spiR, proposal: sa.suite.text };
-    this.log.info(`up: ${vip} via ${this.address}:${this.port}, routes ${routes.join(', ') || 'none'}, dns ${sa.cp.dns.join(', ') || 'none'}, mtu ${mtu}`);
+    this.log.info(
+      `up: ${vip}${vip6 ? ` ${vip6}/${sa.cp.prefix6 ?? 128}` : ''} via ${this.address}:${this.port}, routes ${[...routes, ...routes6].join(', ') || 'none'}, dns ${[...sa.cp.dns, ...sa.cp.dns6].join(', ') || 'none'}, mtu ${mtu}`,
+    );
     this.markUp(info, link, neutral);
     path.start();
   }
@@ -397,6 +413,8 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
     const now = this.clock.now();
     const lifetime = this.childLifetime();
     const routes = selectorCidrs(spec.tsr);
+    const vip6 = this.sa.cp.vip6;
+    const routes6 = vip6 ? selectorCidrs6(spec.tsr) : [];
     try {
       const out = new OutboundSa({ spi: spec.spiOut, suite: spec.suite, encKey: spec.outbound.encKey, integKey: spec.outbound.integKey, esn: spec.esn, lifetime, now });
       const inn = new InboundSa({
@@ -408,7 +426,7 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
         replayWindow: Math.max(MIN_ESP_REPLAY_WINDOW, this.plan.child.replayWindow),
         lifetime,
         now,
-        selectors: { remote: routes.map((r) => ({ address: r.split('/')[0]!, prefix: Number(r.split('/')[1]) })), local: this.sa.cp.vip! },
+        selectors: espSelectors(routes, routes6, this.sa.cp.vip!, vip6),
       });
       this.childSas.set(spec.spiIn, { spec, out, in: inn });
       path.addInbound(inn);
@@ -535,3 +553,8 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
   }
 }
 
+/** The inbound SA's checks: the gateway's side of TSr (IPv4 and IPv6 CIDRs) and our addresses. */
+function espSelectors(routes: readonly string[], routes6: readonly string[], vip: string, vip6: string | undefined): EspSelectors {
+  const remote = [...routes, ...routes6].map((r) => ({ address: r.slice(0, r.lastIndexOf('/')), prefix: Number(r.slice(r.lastIndexOf('/') + 1)) }));
+  return vip6 ? { remote, local: vip, local6: vip6 } : { remote, local: vip };
+}

@@ -11,6 +11,8 @@ import { Daemon, LabError, run, tail, waitFor, type RunResult } from './exec.js'
 import type { LabAddresses } from './topology.js';
 
 export interface StrongSwanOptions {
+  /** Also an IPv6 pool (ipsecPool6, dns webIpsec6) and the web host's IPv6 network in local_ts (default no). */
+  ipv6?: boolean;
   /** Connection name (default 'rw-psk'). */
   connName?: string;
   /** Pre-shared key (default 'lab-psk-not-secret'). */
@@ -154,12 +156,12 @@ ${o.charon ?? ''}
     local_addrs = ${this.addr.ike}
     proposals = ${o.proposals ?? 'aes128-sha256-modp2048, aes256gcm16-prfsha256-x25519, aes128-sha256-ecp256'}
     encap = ${o.encap === false ? 'no' : 'yes'}
-    pools = labpool
+    pools = labpool${o.ipv6 ? ', labpool6' : ''}
     dpd_delay = ${o.dpdDelay ?? '30s'}${o.ikeRekeyTime ? `\n    rekey_time = ${o.ikeRekeyTime}` : ''}
 ${this.authBlocks()}
     children {
       net {
-        local_ts = ${this.addr.webIpsecNet}
+        local_ts = ${this.addr.webIpsecNet}${o.ipv6 ? `, ${this.addr.webIpsecNet6}` : ''}
         esp_proposals = ${o.espProposals ?? 'aes256gcm16, aes128gcm16, aes128-sha256'}
         rekey_time = ${o.childRekeyTime ?? '1h'}
       }
@@ -171,7 +173,7 @@ pools {
   labpool {
     addrs = ${pool}/24
     dns = ${this.addr.webIpsec}
-  }
+  }${o.ipv6 ? `\n  labpool6 {\n    addrs = ${this.addr.ipsecPool6}\n    dns = ${this.addr.webIpsec6}\n  }` : ''}
 }
 secrets {
   ike-lab {

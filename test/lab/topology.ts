@@ -10,8 +10,9 @@
  *     10.B.8.1 ── 10.B.8.2  esp  (scapy ESP-in-UDP gateway, manual SAs; ip_forward=1; TUN 10.B.7.1/24)
  *                            10.B.10.1 ── 10.B.10.2 web (same host; esp routes 10.B.5.0/24 through it)
  *
- * IPv6 runs on the srv–web link only: srv fd00:B:2::1, web fd00:B:2::2, web routing fd00:8::/32 (the OpenVPN
- * servers' server-ipv6 pools) back via srv.
+ * IPv6 runs on the srv–web link: srv fd00:B:2::1, web fd00:B:2::2, web routing fd00:8::/32 (the OpenVPN
+ * servers' server-ipv6 pools) back via srv; and on the ike–web link: ike fd00:B:5::1, web fd00:B:5::2, web
+ * routing fd00:B:6::/120 (strongSwan's IPv6 pool) back via ike.
  *
  * The root namespace gets `unreachable 10.B.0.0/16` so that nothing but the connected /24s (to srv, ike, esp)
  * can be reached from it (no leaks to a default route); `web` routes replies to the OpenVPN client subnets
@@ -76,6 +77,14 @@ export interface LabAddresses {
   webNet6: string;
   /** IPv6 range routed back from web to srv; OpenVPN server n uses fd00:8:n::/64 (server-ipv6). */
   openvpnClients6: string;
+  /** ike's IPv6 address on the web link. */
+  ikeWebSide6: string;
+  /** The web host's IPv6 address behind strongSwan (reachable only through IPsec with IPv6). */
+  webIpsec6: string;
+  /** The ike–web IPv6 network, CIDR (local_ts of a responder with ipv6). */
+  webIpsecNet6: string;
+  /** IPv6 virtual IP pool of a strongSwan responder with ipv6, CIDR. */
+  ipsecPool6: string;
 }
 
 export function labAddresses(slot: number): LabAddresses {
@@ -107,6 +116,10 @@ export function labAddresses(slot: number): LabAddresses {
     web6: `fd00:${b}:2::2`,
     webNet6: `fd00:${b}:2::/64`,
     openvpnClients6: 'fd00:8::/32',
+    ikeWebSide6: `fd00:${b}:5::1`,
+    webIpsec6: `fd00:${b}:5::2`,
+    webIpsecNet6: `fd00:${b}:5::/64`,
+    ipsecPool6: `fd00:${b}:6::/120`,
   };
 }
 
@@ -168,12 +181,23 @@ export async function buildTopology(runId: string, slot: number): Promise<void> 
   await Promise.all([
     run('ip', ['netns', 'exec', ns.srv, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.default.disable_ipv6=0', 'net.ipv6.conf.all.forwarding=1']),
     run('ip', ['netns', 'exec', ns.web, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.default.disable_ipv6=0']),
+    run('ip', ['netns', 'exec', ns.ike, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.default.disable_ipv6=0', 'net.ipv6.conf.all.forwarding=1']),
+  ]);
+  // the sysctl above reaches links that already exist only through `all`; set each link's own too
+  await Promise.all([
+    run('ip', ['netns', 'exec', ns.ike, 'sysctl', '-qw', `net.ipv6.conf.${p}-iw.disable_ipv6=0`]),
+    run('ip', ['netns', 'exec', ns.web, 'sysctl', '-qw', `net.ipv6.conf.${p}-wi.disable_ipv6=0`]),
   ]);
   await Promise.all([
     ip('-n', ns.srv, 'addr', 'add', `${a.srvWebSide6}/64`, 'dev', `${p}-sw`, 'nodad'),
     ip('-n', ns.web, 'addr', 'add', `${a.web6}/64`, 'dev', `${p}-ws`, 'nodad'),
+    ip('-n', ns.ike, 'addr', 'add', `${a.ikeWebSide6}/64`, 'dev', `${p}-iw`, 'nodad'),
+    ip('-n', ns.web, 'addr', 'add', `${a.webIpsec6}/64`, 'dev', `${p}-wi`, 'nodad'),
   ]);
-  await ip('-n', ns.web, 'route', 'add', a.openvpnClients6, 'via', a.srvWebSide6);
+  await Promise.all([
+    ip('-n', ns.web, 'route', 'add', a.openvpnClients6, 'via', a.srvWebSide6),
+    ip('-n', ns.web, 'route', 'add', a.ipsecPool6, 'via', a.ikeWebSide6),
+  ]);
 }
 
 /** Checks that a namespace exists. */

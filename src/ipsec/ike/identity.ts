@@ -15,6 +15,7 @@ import { VpnError } from '../../errors.js';
 import { IdType, TsType, idTypeName } from '../../wire/ike-constants.js';
 import type { IdPayload, TrafficSelector as WireTs } from '../../wire/ike-payloads.js';
 import { parseIpv4Address } from '../../wire/ipv4.js';
+import { ipv6ToString, parseIpv6Address } from '../../wire/ipv6.js';
 import type { IkeSecret, TrafficSelector as ConfigTs } from '../config.js';
 
 const text = (s: string) => new Uint8Array(Buffer.from(s, 'utf8'));
@@ -231,20 +232,42 @@ const dotted = (n: number) => `${n >>> 24}.${(n >>> 16) & 0xff}.${(n >>> 8) & 0x
 
 export const ANY_IPV4_TS: WireTs = Object.freeze({ type: TsType.IPV4_ADDR_RANGE, ipProtocol: 0, startPort: 0, endPort: 0xffff, startAddress: be32(0), endAddress: be32(0xffffffff) });
 
+const ALL_ONES_128 = (1n << 128n) - 1n;
+const big128 = (b: Uint8Array) => b.reduce((n, x) => (n << 8n) | BigInt(x), 0n);
+const bytes128 = (n: bigint) => Uint8Array.from({ length: 16 }, (_, i) => Number((n >> BigInt(8 * (15 - i))) & 0xffn));
+
+export const ANY_IPV6_TS: WireTs = Object.freeze({ type: TsType.IPV6_ADDR_RANGE, ipProtocol: 0, startPort: 0, endPort: 0xffff, startAddress: bytes128(0n), endAddress: bytes128(ALL_ONES_128) });
+
 /**
- * A child's configured selectors (local_ts / remote_ts) as TS payload entries, IPv4 only (others are named
- * in `skipped`). `dynamic` stands for `dynamicAddress` (the gateway's address on the remote side; on our side
- * the virtual IP we ask for, i.e. anything until it is assigned).
+ * A child's configured selectors (local_ts / remote_ts) as TS payload entries. IPv6 ones (TS_IPV6_ADDR_RANGE)
+ * only with `ipv6` (the tunnel asks for an IPv6 address), else they are named in `skipped`. `dynamic` stands
+ * for `dynamicAddress` (the gateway's address on the remote side; on our side the virtual IP we ask for, i.e.
+ * anything until it is assigned) and, on our side with `dynamicAddress6`, for the IPv6 virtual IP too.
  */
-export function selectorsFromConfig(ts: readonly ConfigTs[], dynamicAddress: string | undefined): { selectors: WireTs[]; skipped: string[] } {
+export function selectorsFromConfig(
+  ts: readonly ConfigTs[],
+  dynamicAddress: string | undefined,
+  opts: { ipv6?: boolean; dynamicAddress6?: string } = {},
+): { selectors: WireTs[]; skipped: string[] } {
   const selectors: WireTs[] = [];
   const skipped: string[] = [];
   for (const t of ts) {
     const ports = t.ports === 'opaque' ? { startPort: 0xffff, endPort: 0 } : t.ports ? { startPort: t.ports.from, endPort: t.ports.to } : { startPort: 0, endPort: 0xffff };
     const base = { type: TsType.IPV4_ADDR_RANGE, ipProtocol: t.protocol ?? 0, ...ports };
+    const base6 = { ...base, type: TsType.IPV6_ADDR_RANGE };
     if (t.kind === 'dynamic') {
       if (dynamicAddress === undefined || dynamicAddress === '0.0.0.0') selectors.push({ ...base, startAddress: be32(0), endAddress: be32(0xffffffff) });
       else selectors.push({ ...base, startAddress: ipv4Bytes(dynamicAddress), endAddress: ipv4Bytes(dynamicAddress) });
+      const d6 = opts.dynamicAddress6;
+      if (d6 === '::') selectors.push({ ...base6, startAddress: bytes128(0n), endAddress: bytes128(ALL_ONES_128) });
+      else if (d6 !== undefined) selectors.push({ ...base6, startAddress: parseIpv6Address(d6), endAddress: parseIpv6Address(d6) });
+    } else if (t.family === 6) {
+      if (!opts.ipv6) skipped.push(t.raw);
+      else if (t.kind === 'subnet') {
+        const host = ALL_ONES_128 >> BigInt(t.prefix!);
+        const start = big128(parseIpv6Address(t.address!)) & (ALL_ONES_128 ^ host);
+        selectors.push({ ...base6, startAddress: bytes128(start), endAddress: bytes128(start | host) });
+      } else selectors.push({ ...base6, startAddress: parseIpv6Address(t.from!), endAddress: parseIpv6Address(t.to!) });
     } else if (t.family !== 4) {
       skipped.push(t.raw);
     } else if (t.kind === 'subnet') {
@@ -256,6 +279,32 @@ export function selectorsFromConfig(ts: readonly ConfigTs[], dynamicAddress: str
     }
   }
   return { selectors, skipped };
+}
+
+/** The smallest list of CIDRs covering the IPv6 address range [from, to] (16-byte addresses). */
+export function rangeToCidrs6(from: Uint8Array, to: Uint8Array): string[] {
+  const out: string[] = [];
+  let a = big128(from);
+  const end = big128(to);
+  while (a <= end) {
+    let size = 128;
+    while (size > 0) {
+      const block = 1n << BigInt(129 - size);
+      if (a % block !== 0n || a + block - 1n > end) break;
+      size--;
+    }
+    out.push(`${ipv6ToString(bytes128(a))}/${size}`);
+    a += 1n << BigInt(128 - size);
+    if (out.length >= 256) break; // a pathological range: enough routes
+  }
+  return out;
+}
+
+/** The IPv6 address ranges of TS payload entries as CIDRs. */
+export function selectorCidrs6(ts: readonly WireTs[]): string[] {
+  const out: string[] = [];
+  for (const t of ts) if (t.type === TsType.IPV6_ADDR_RANGE && t.startAddress.length === 16 && t.endAddress.length === 16) out.push(...rangeToCidrs6(t.startAddress, t.endAddress));
+  return [...new Set(out)];
 }
 
 /** The smallest list of CIDRs covering the IPv4 address range [from, to]. */
@@ -286,8 +335,7 @@ export function selectorCidrs(ts: readonly WireTs[]): string[] {
 export function selectorsText(ts: readonly WireTs[]): string {
   return ts
     .map((t) => {
-      if (t.type !== TsType.IPV4_ADDR_RANGE) return 'ipv6';
-      const c = rangeToCidrs(u32(t.startAddress), u32(t.endAddress)).join('+');
+      const c = t.type === TsType.IPV4_ADDR_RANGE ? rangeToCidrs(u32(t.startAddress), u32(t.endAddress)).join('+') : rangeToCidrs6(t.startAddress, t.endAddress).join('+');
       const ports = t.startPort === 0 && t.endPort === 0xffff ? '' : t.startPort === t.endPort ? `${t.startPort}` : `${t.startPort}-${t.endPort}`;
       return t.ipProtocol || ports ? `${c}[${t.ipProtocol || 'any'}${ports ? `/${ports}` : ''}]` : c;
     })

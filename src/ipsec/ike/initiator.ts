@@ -356,7 +356,7 @@ export class IkeInitiator {
       ...certreq,
       ...(c.remoteId ? [payload(PayloadType.IDr, buildId(c.remoteId))] : []),
       ...authPayloads,
-      cpRequest(c.vip),
+      cpRequest(c.vip, c.vip6),
       payload(PayloadType.SA, buildSa(this.sentEsp)),
       payload(PayloadType.TSi, buildTs(c.tsi)),
       payload(PayloadType.TSr, buildTs(c.tsr)),
@@ -528,7 +528,7 @@ export class IkeInitiator {
     if (tsr.length === 0) throw new VpnError('TS_UNACCEPTABLE', 'the gateway narrowed TSr to nothing');
     const s = chosen.suite;
     const keys = deriveChildKeys({ prf: this.suite_!.prf.hash, skD: this.keys_!.skD, nonceI: this.nonceI, nonceR: this.nonceR, encKeyLen: s.encKeyBytes + s.saltBytes, integKeyLen: s.integKeyBytes });
-    this.log.info(`IKE_AUTH done: gateway '${remoteId}', virtual IP ${cp.vip}, ESP ${s.name}${chosen.esn ? '-esn' : ''} SPIs ${chosen.spi.toString(16).padStart(8, '0')}_o ${this.espSpi.toString(16).padStart(8, '0')}_i, TSi ${selectorsText(tsi)}, TSr ${selectorsText(tsr)}`);
+    this.log.info(`IKE_AUTH done: gateway '${remoteId}', virtual IP ${cp.vip}${cp.vip6 ? ` ${cp.vip6}/${cp.prefix6}` : ''}, ESP ${s.name}${chosen.esn ? '-esn' : ''} SPIs ${chosen.spi.toString(16).padStart(8, '0')}_o ${this.espSpi.toString(16).padStart(8, '0')}_i, TSi ${selectorsText(tsi)}, TSr ${selectorsText(tsr)}`);
     return { spiI: hex(this.spiI), spiR: hex(this.spiR), suite: this.suite_!, remoteId, cp, child: { suite: s, esn: chosen.esn, spiOut: chosen.spi, spiIn: this.espSpi, keys, tsi, tsr } };
   }
 

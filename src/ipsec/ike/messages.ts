@@ -1,6 +1,7 @@
 /**
  * Small builders and readers of IKEv2 payloads for the initiator (RFC 7296 §3): notifies, the configuration
- * payload (CFG_REQUEST for an IPv4 address, DNS servers and, RFC 8598, DNS domains; CFG_REPLY read back),
+ * payload (CFG_REQUEST for an IPv4 address, DNS servers and, RFC 8598, DNS domains, and with an IPv6 virtual IP
+ * wanted an IPv6 address and IPv6 DNS servers; CFG_REPLY read back),
  * the error notifies of a response mapped to VpnErrors, and a log line per message.
  */
 import { VpnError, type ErrorCode } from '../../errors.js';
@@ -8,6 +9,7 @@ import type { CloseReason } from '../../session/types.js';
 import { CpAttr, CpType, NOTIFY_STATUS_MIN, NotifyType, PayloadType, exchangeName, notifyName } from '../../wire/ike-constants.js';
 import { describePayloads, type IkeHeader, type IkePayload } from '../../wire/ike.js';
 import { buildCp, buildNotify, parseCp, parseNotify, type NotifyPayload } from '../../wire/ike-payloads.js';
+import { ipv6ToString, parseIpv6Address } from '../../wire/ipv6.js';
 
 export const payload = (type: number, body: Uint8Array): IkePayload => ({ type, critical: false, body });
 
@@ -45,9 +47,20 @@ export function firstOfType(payloads: readonly IkePayload[], type: number): IkeP
 
 const ipv4Text = (b: Uint8Array) => `${b[0]}.${b[1]}.${b[2]}.${b[3]}`;
 
-/** CFG_REQUEST: INTERNAL_IP4_ADDRESS (empty = any, or the address we would like), _DNS and DNS domains. */
-export function cpRequest(vip?: string): IkePayload {
+/**
+ * CFG_REQUEST: INTERNAL_IP4_ADDRESS (empty = any, or the address we would like), _DNS and DNS domains; with
+ * `vip6` (like strongSwan, only when the connection's vips name an IPv6 address: '::' = any) also
+ * INTERNAL_IP6_ADDRESS (empty, or the address with prefix length 128, RFC 7296 §3.15.1) and INTERNAL_IP6_DNS.
+ */
+export function cpRequest(vip?: string, vip6?: string): IkePayload {
   const want = vip && vip !== '0.0.0.0' ? Uint8Array.from(vip.split('.').map(Number)) : new Uint8Array(0);
+  const v6 =
+    vip6 === undefined
+      ? []
+      : [
+          { type: CpAttr.INTERNAL_IP6_ADDRESS, value: vip6 === '::' ? new Uint8Array(0) : Uint8Array.from([...parseIpv6Address(vip6), 128]) },
+          { type: CpAttr.INTERNAL_IP6_DNS, value: new Uint8Array(0) },
+        ];
   return payload(
     PayloadType.CP,
     buildCp({
@@ -55,6 +68,7 @@ export function cpRequest(vip?: string): IkePayload {
       attributes: [
         { type: CpAttr.INTERNAL_IP4_ADDRESS, value: want },
         { type: CpAttr.INTERNAL_IP4_DNS, value: new Uint8Array(0) },
+        ...v6,
         { type: CpAttr.INTERNAL_DNS_DOMAIN, value: new Uint8Array(0) },
       ],
     }),
@@ -65,6 +79,11 @@ export interface CpReply {
   vip?: string;
   netmask?: string;
   dns: string[];
+  /** INTERNAL_IP6_ADDRESS: our IPv6 address and its prefix length. */
+  vip6?: string;
+  prefix6?: number;
+  /** INTERNAL_IP6_DNS servers. */
+  dns6: string[];
   domains: string[];
   /** INTERNAL_IP4_SUBNET entries as CIDRs (informational; the routes come from TSr). */
   subnets: string[];
@@ -72,7 +91,7 @@ export interface CpReply {
 
 /** The CFG_REPLY of an IKE_AUTH response (an absent CP gives an empty reply). */
 export function readCpReply(payloads: readonly IkePayload[]): CpReply {
-  const out: CpReply = { dns: [], domains: [], subnets: [] };
+  const out: CpReply = { dns: [], dns6: [], domains: [], subnets: [] };
   const p = firstOfType(payloads, PayloadType.CP);
   if (!p) return out;
   const cp = parseCp(p.body);
@@ -88,6 +107,15 @@ export function readCpReply(payloads: readonly IkePayload[]): CpReply {
         break;
       case CpAttr.INTERNAL_IP4_DNS:
         if (v.length === 4) out.dns.push(ipv4Text(v));
+        break;
+      case CpAttr.INTERNAL_IP6_ADDRESS:
+        if (v.length === 17 && v[16]! <= 128 && out.vip6 === undefined) {
+          out.vip6 = ipv6ToString(v.subarray(0, 16));
+          out.prefix6 = v[16]!;
+        }
+        break;
+      case CpAttr.INTERNAL_IP6_DNS:
+        if (v.length === 16) out.dns6.push(ipv6ToString(v));
         break;
       case CpAttr.INTERNAL_DNS_DOMAIN: {
         const d = Buffer.from(v).toString('ascii').replace(/\.$/, '');

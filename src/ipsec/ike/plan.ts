@@ -37,6 +37,8 @@ export interface IkePlan {
   readonly authMethod: string;
   /** The virtual IP to ask for ('0.0.0.0' = any). */
   readonly vip: string;
+  /** The IPv6 virtual IP to ask for ('::' = any), when the connection's vips name one; IPv6 selectors travel only then. */
+  readonly vip6?: string;
   /** NAT keepalive interval, seconds. */
   readonly keepAlive: number;
   /** The smallest inner MTU over the offered ESP suites for a 1500-byte path (the MTU before we are up). */
@@ -115,15 +117,16 @@ export function planIke(config: IpsecConfig, conn: IkeConnection, warnings: stri
   }
   const authMethod = local.auth === 'eap' ? 'eap-mschapv2' : local.auth;
   const vip4 = conn.vips.find((v) => isIP(v) === 4);
+  const vip6 = conn.vips.find((v) => isIP(v) === 6);
   if (conn.vips.length === 0) warnings.push(`${where}: connection ${conn.name} sets no vips; requesting a virtual IP anyway (this client needs an address inside the tunnel)`);
-  else if (!vip4) warnings.push(`${at('vips')}: vips = ${conn.vips.join(', ')}: only IPv4 virtual IPs are supported; requesting any IPv4 address`);
+  else if (!vip4) warnings.push(`${at('vips')}: vips = ${conn.vips.join(', ')}: this client needs an IPv4 address inside the tunnel too; requesting any IPv4 address`);
   if (conn.fragmentation === 'force') warnings.push(`${at('fragmentation')}: fragmentation = force acts as yes with IKEv2: fragments are sent only to a gateway that announced IKEV2_FRAGMENTATION_SUPPORTED, and only for messages that would exceed 1280 bytes`);
   const fragmentation = conn.fragmentation === 'force' ? 'yes' : conn.fragmentation;
   const ts = [...child.localTs, ...child.remoteTs].filter((t) => t.kind !== 'dynamic' && t.family === 6);
-  if (ts.length > 0) warnings.push(`${child.where}: IPv6 traffic selectors ignored (${ts.map((t) => t.raw).join(', ')}): the tunnel carries IPv4 only`);
+  if (ts.length > 0 && !vip6) warnings.push(`${child.where}: IPv6 traffic selectors ignored (${ts.map((t) => t.raw).join(', ')}): add :: to vips to ask for an IPv6 address and carry IPv6`);
   const keepAlive = conn.client?.natKeepalive ?? 20;
   const initialMtu = Math.min(...esp.flatMap((o) => o.suites.map((s) => innerMtu(s, conn.client?.mtu ?? 1500))));
-  return { connection: conn, child, ike, esp, localId, remoteId, psk, pskName, localAuth, remoteAuth, authMethod, vip: vip4 ?? '0.0.0.0', keepAlive, initialMtu, fragmentation };
+  return { connection: conn, child, ike, esp, localId, remoteId, psk, pskName, localAuth, remoteAuth, authMethod, vip: vip4 ?? '0.0.0.0', ...(vip6 ? { vip6 } : {}), keepAlive, initialMtu, fragmentation };
 }
 
 const sourceName = (c: CertSource) => ('file' in c ? c.file : c.label);

@@ -32,6 +32,8 @@ export interface InitiatorConfig {
   tsr: readonly TrafficSelector[];
   /** The virtual IP to ask for (undefined or '0.0.0.0': any). */
   vip?: string;
+  /** The IPv6 virtual IP to ask for as well ('::': any); undefined: none asked. */
+  vip6?: string;
   retransmit?: RetransmitPolicy;
   /**
    * IKE fragmentation (RFC 7383), swanctl's fragmentation: yes (default) = announce it and send fragments when

@@ -7,6 +7,7 @@ import { VpnError } from '../../../src/errors.js';
 import { ESP_SUITES, type EspSuite } from '../../../src/crypto/ipsec-algorithms.js';
 import { InboundSa, OutboundSa, espOpenRaw, espOverhead, espSealRaw, innerMtu, type EspDrop, type EspSaParams } from '../../../src/ipsec/esp-sa.js';
 import { buildIpv4, parseIpv4Address } from '../../../src/wire/ipv4.js';
+import { buildIpv6, parseIpv6Address } from '../../../src/wire/ipv6.js';
 import { mutated } from '../wire/helpers.js';
 
 const FIX = new URL('../../fixtures/esp/', import.meta.url);
@@ -319,10 +320,11 @@ describe('trailer, inner packet and selectors', () => {
     assert.throws(() => forge(CBC, full.subarray(0, 47)), RangeError, 'not whole blocks');
   });
 
-  test('next header 59 is a dummy packet, dropped; other than 4 is bad-next-header', () => {
+  test('next header 59 is a dummy packet, dropped; other than 4 and 41 is bad-next-header', () => {
     assert.deepEqual(open1(GCM, forge(GCM, Buffer.concat([randomBytes(30), trailer([1, 2, 3, 4], 59)]))), { drop: 'dummy' });
     assert.deepEqual(open1(GCM, forge(GCM, Buffer.from([1, 2, 2, 59]))), { drop: 'dummy' });
-    assert.deepEqual(open1(GCM, forge(GCM, Buffer.concat([p, trailer([1, 2], 41)]))), { drop: 'bad-next-header' });
+    assert.deepEqual(open1(GCM, forge(GCM, Buffer.concat([p, trailer([1, 2], 6)]))), { drop: 'bad-next-header' });
+    assert.deepEqual(open1(GCM, forge(GCM, Buffer.concat([p, trailer([1, 2], 41)]))), { drop: 'malformed' }, 'an IPv4 packet labelled IPv6');
   });
 
   test('TFC padding after the inner packet is trimmed to its Total Length (RFC 4303 §2.7)', () => {
@@ -354,6 +356,71 @@ describe('trailer, inner packet and selectors', () => {
     const two = new InboundSa({ spi, suite: GCM, ...keys(GCM), selectors: { remote: [{ address: '192.0.2.0', prefix: 25 }, REMOTE_NET], local: LOCAL } });
     assert.ok(opened(two.open(seal(inner(4, '10.200.0.3')))));
     assert.deepEqual(two.open(seal(inner(4, '192.0.2.200'))), { drop: 'outside-selector' });
+  });
+
+  describe('IPv6 inner packets (next header 41)', () => {
+    const LOCAL6 = 'fd00:6::2';
+    const SEL6 = { remote: [REMOTE_NET, { address: 'fd00:10::', prefix: 64 }], local: LOCAL, local6: LOCAL6 };
+    const inner6 = (n: number, src = 'fd00:10::7', dst = LOCAL6) =>
+      Buffer.from(buildIpv6({ src: parseIpv6Address(src), dst: parseIpv6Address(dst), nextHeader: 17 }, randomBytes(n)));
+    const in6 = (suite: EspSuite, selectors: typeof SEL6 | undefined = SEL6) => new InboundSa({ spi, suite, ...keys(suite), selectors });
+
+    test('seal labels an IPv6 packet 41 and an IPv4 packet 4; both open byte-exact on one SA', () => {
+      for (const s of [GCM, NUL, CBC, ESP_SUITES['chacha20poly1305']!]) {
+        const out = new OutboundSa({ spi, suite: s, ...keys(s) });
+        const inn = in6(s);
+        for (const n of [0, 1, 13, 1400]) {
+          const q = inner6(n);
+          const esp = out.seal(q);
+          const plain = espOpenRaw({ suite: s, ...keys(s) }, esp)!;
+          assert.equal(plain[plain.length - 1], 41, `${s.name}: next header`);
+          assert.ok(opened(inn.open(esp)).equals(q), `${s.name} ${n}`);
+          const v4 = inner(n);
+          const esp4 = out.seal(v4);
+          const plain4 = espOpenRaw({ suite: s, ...keys(s) }, esp4)!;
+          assert.equal(plain4[plain4.length - 1], 4);
+          assert.ok(opened(inn.open(esp4)).equals(v4));
+        }
+      }
+    });
+
+    test('TFC padding is trimmed to 40 + Payload Length', () => {
+      const q = inner6(21);
+      const body = Buffer.concat([q, Buffer.alloc(100)]);
+      const padLen = (4 - ((body.length + 2) % 4)) % 4;
+      const plain = Buffer.concat([body, trailer(Array.from({ length: padLen }, (_, i) => i + 1), 41)]);
+      assert.ok(opened(in6(GCM).open(forge(GCM, plain))).equals(q));
+    });
+
+    test('a wrong next header or a packet that does not fit is dropped and counted', () => {
+      const sa = in6(GCM);
+      const q = inner6(22); // 62 bytes: no padding needed
+      assert.deepEqual(sa.open(forge(GCM, Buffer.concat([q, trailer([], 4)]), 1)), { drop: 'malformed' }, 'IPv6 labelled IPv4');
+      assert.deepEqual(sa.open(forge(GCM, Buffer.concat([q, trailer([], 17)]), 2)), { drop: 'bad-next-header' });
+      assert.deepEqual(sa.open(forge(GCM, Buffer.concat([q.subarray(0, 58), trailer([], 41)]), 3)), { drop: 'malformed' }, 'Payload Length beyond the payload');
+      assert.deepEqual(sa.open(forge(GCM, Buffer.concat([Buffer.alloc(34, 0x60), trailer([], 41)]), 4)), { drop: 'malformed' }, 'shorter than a header');
+      assert.equal(sa.drops['bad-next-header'], 1);
+      assert.equal(sa.drops.malformed, 3);
+      assert.ok(opened(sa.open(forge(GCM, Buffer.concat([q, trailer([], 41)]), 5))).equals(q));
+    });
+
+    test('the inner IPv6 source must lie in an IPv6 remote selector and the destination be our IPv6 address', () => {
+      const out = new OutboundSa({ spi, suite: GCM, ...keys(GCM) });
+      const sa = in6(GCM);
+      assert.ok(opened(sa.open(out.seal(inner6(4, 'fd00:10::ffff:1')))));
+      assert.deepEqual(sa.open(out.seal(inner6(4, 'fd00:11::1'))), { drop: 'outside-selector' });
+      assert.deepEqual(sa.open(out.seal(inner6(4, 'fd00:10::1', 'fd00:6::3'))), { drop: 'not-for-us' });
+      const v4only = in6(GCM, { remote: [REMOTE_NET], local: LOCAL } as typeof SEL6);
+      assert.deepEqual(v4only.open(out.seal(inner6(4))), { drop: 'outside-selector' }, 'no IPv6 selector: no IPv6 source is allowed');
+      const noLocal6 = in6(GCM, { remote: [{ address: '::', prefix: 0 }], local: LOCAL } as typeof SEL6);
+      assert.deepEqual(noLocal6.open(out.seal(inner6(4))), { drop: 'not-for-us' }, 'no IPv6 address of ours');
+      const any = in6(GCM, { remote: [{ address: '::', prefix: 0 }], local: LOCAL, local6: LOCAL6 });
+      assert.ok(opened(any.open(out.seal(inner6(4, '2001:db8::1')))));
+      assert.deepEqual(any.open(out.seal(inner(4, '10.200.0.1'))), { drop: 'outside-selector' }, '::/0 does not admit IPv4');
+      assert.ok(opened(new InboundSa({ spi, suite: GCM, ...keys(GCM) }).open(out.seal(inner6(4, '2001:db8::1', '2001:db8::2')))), 'no selectors: anything goes');
+      assert.throws(() => new InboundSa({ spi, suite: GCM, ...keys(GCM), selectors: { remote: [{ address: '::', prefix: 129 }], local: LOCAL } }), RangeError);
+      assert.throws(() => new InboundSa({ spi, suite: GCM, ...keys(GCM), selectors: { ...SEL6, local6: 'nope' } }), RangeError);
+    });
   });
 
   test('short, misaligned, wrong-SPI and zero-sequence packets, each counted', () => {
