@@ -22,6 +22,7 @@ import type { VpnRouteConfig, VpnSide } from './proxy/router.js';
 import type { TunnelState, TunnelStatus } from './proxy/status.js';
 import type { EchoReply } from './stack/ip.js';
 import { dnsOverTcp } from './stack/dns-tcp.js';
+import { happyEyeballs } from './stack/happy-eyeballs.js';
 import { IpStack } from './stack/stack.js';
 import { TcpStack, type TcpStackOptions } from './stack/tcp/tcp.js';
 import type { TcpSocket } from './stack/tcp/socket.js';
@@ -29,6 +30,7 @@ import type { UdpSocket } from './stack/udp.js';
 import { SystemClock, type Clock } from './util/clock.js';
 import { silentLogger, type Logger } from './util/log.js';
 import { IpProtocol } from './wire/ipv4.js';
+import { ipv6InPrefix, parseIpv6Address, parseIpv6Cidr } from './wire/ipv6.js';
 
 export type { TunnelState } from './proxy/status.js';
 
@@ -208,7 +210,7 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
 
   /**
    * Addresses of a name through the tunnel's DNS: its IPv4 addresses, or, when it has none and the tunnel has
-   * IPv6, its IPv6 ones (literals are returned as they are). Not Happy Eyeballs yet.
+   * IPv6, its IPv6 ones (literals are returned as they are). dial() races both families (Happy Eyeballs).
    */
   async lookup(name: string): Promise<string[]> {
     if (isIPv4(name) || isIPv6(name)) return [name];
@@ -283,8 +285,54 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
     };
   }
 
+  /**
+   * Does the tunnel route this IPv6 address (redirect-gateway ipv6, a pushed IPv6 route or our own prefix)?
+   * Decides which family Happy Eyeballs tries first.
+   */
+  private routes6(addr: string): boolean {
+    const cfg = this.client.config;
+    if (!cfg?.address6) return false;
+    if (cfg.redirectGateway6) return true;
+    let a: Uint8Array;
+    try {
+      a = parseIpv6Address(addr);
+    } catch {
+      return false;
+    }
+    const nets = [...(cfg.routes6 ?? []), `${cfg.address6}/${cfg.prefixLength6 ?? 128}`];
+    for (const n of nets) {
+      try {
+        const c = parseIpv6Cidr(n);
+        if (ipv6InPrefix(a, c.prefix, c.length)) return true;
+      } catch {
+        /* not a prefix: skipped */
+      }
+    }
+    return false;
+  }
+
   private async dial(host: string, port: number, o: DialOptions = {}): Promise<DialedSocket> {
     if (this.stateValue !== 'up') throw new VpnError('TRANSPORT_CLOSED', 'the VPN tunnel is not up');
+    if (!isIPv4(host) && !isIPv6(host) && this.stack.ip6.localAddress() !== 0) {
+      // A name and IPv6 in the tunnel: Happy Eyeballs over both families.
+      const cfg = this.client.config;
+      const r = await happyEyeballs<DialedSocket>({
+        clock: this.clock,
+        name: host,
+        resolve4: () => this.stack.resolve(host),
+        resolve6: () => this.stack.dns.resolve6(host),
+        prefer6: cfg?.redirectGateway6 ? true : (a) => this.routes6(a[0]!),
+        connect: (addr, signal) => this.dialAddress(addr, port, { ...o, signal: anySignal(signal, o.signal) }),
+        discard: (s) => s.destroy(),
+        signal: o.signal,
+      });
+      this.log.debug('connected by Happy Eyeballs', { host, address: r.address, family: r.family });
+      return r.conn;
+    }
+    return this.dialAddress(host, port, o);
+  }
+
+  private async dialAddress(host: string, port: number, o: DialOptions): Promise<DialedSocket> {
     const addrs = await this.lookup(host);
     const addr = addrs[0];
     if (!addr) throw new VpnError('DNS_NXDOMAIN', `${host} has no IPv4 address`);
@@ -297,6 +345,7 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
         sock.destroy();
         reject(new VpnError('TRANSPORT_CLOSED', 'aborted'));
       };
+      if (o.signal?.aborted) return onAbort();
       o.signal?.addEventListener('abort', onAbort, { once: true });
       sock.once('connect', () => {
         o.signal?.removeEventListener('abort', onAbort);
@@ -329,6 +378,11 @@ function udpLike(s: UdpSocket): UdpLike {
       s.close();
     },
   };
+}
+
+/** An AbortSignal that aborts when either does. */
+function anySignal(a: AbortSignal, b: AbortSignal | undefined): AbortSignal {
+  return b ? AbortSignal.any([a, b]) : a;
 }
 
 /** /status fields while a sign-in is pending: authPending, its URL, the server's timeout and since when (ISO). */

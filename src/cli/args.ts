@@ -228,7 +228,7 @@ export function parseCommandLine(argv: string[], protocols: readonly ProtocolCli
   if (v.ping !== undefined && !isIPv4(v.ping) && !isIPv6(v.ping)) throw usage(`--ping takes an IPv4 or IPv6 address, got "${v.ping}"`);
   if (v['route-all'] && v['direct-unrouted']) throw usage('--route-all and --direct-unrouted exclude each other');
   const dns = v.dns ?? [];
-  for (const d of dns) if (!isIPv4(d)) throw usage(`--dns takes an IPv4 address, got "${d}"`);
+  for (const d of dns) if (!isIPv4(d) && !isIPv6(d)) throw usage(`--dns takes an IPv4 or IPv6 address, got "${d}"`);
   const allow = v.allow ?? [...LOOPBACK_ONLY];
   new AccessList(allow); // validates (VpnError USAGE)
   const forwards = (v.forward ?? []).map(parseForwardSpec);

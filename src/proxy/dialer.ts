@@ -32,7 +32,7 @@ export interface UdpPeer {
 
 /** A UDP socket bound to an ephemeral port, able to reach any IPv4 address:port. */
 export interface UdpLike {
-  /** Send one datagram to an IPv4 literal. Never throws for a full queue: drops instead. */
+  /** Send one datagram to an IPv4 or IPv6 literal. Never throws for a full queue: drops instead. */
   send(data: Uint8Array, port: number, address: string): void;
   /** Register the receiver of datagrams (one receiver; a later call replaces it). */
   onMessage(handler: (data: Uint8Array, from: UdpPeer) => void): void;
@@ -157,15 +157,56 @@ export function netDialer(options: NetDialerOptions = {}): Dialer {
       });
     },
     async bindUdp() {
-      const sock: DgramSocket = createSocket('udp4');
-      await new Promise<void>((res, rej) => {
-        sock.once('error', rej);
-        sock.bind(0, options.udpBindAddress ?? '0.0.0.0', () => {
-          sock.removeListener('error', rej);
-          res();
-        });
-      });
-      return dgramUdp(sock);
+      const v4 = dgramUdp(await bindDgram('udp4', options.udpBindAddress ?? '0.0.0.0'));
+      // IPv6 destinations get a udp6 socket of their own, opened on first use (most associations never need it).
+      return dualUdp(v4, async () => dgramUdp(await bindDgram('udp6', '::')));
+    },
+  };
+}
+
+async function bindDgram(type: 'udp4' | 'udp6', address: string): Promise<DgramSocket> {
+  const sock: DgramSocket = createSocket({ type, ipv6Only: type === 'udp6' });
+  await new Promise<void>((res, rej) => {
+    sock.once('error', rej);
+    sock.bind(0, address, () => {
+      sock.removeListener('error', rej);
+      res();
+    });
+  });
+  return sock;
+}
+
+/** One UdpLike over an IPv4 one and an IPv6 one opened when an IPv6 literal is first sent to. */
+function dualUdp(v4: UdpLike, open6: () => Promise<UdpLike>): UdpLike {
+  let handler: (data: Uint8Array, from: UdpPeer) => void = () => {};
+  let v6: Promise<UdpLike | undefined> | undefined;
+  let closed = false;
+  v4.onMessage((d, f) => handler(d, f));
+  return {
+    send(data, port, address) {
+      if (closed) return;
+      if (!address.includes(':')) return v4.send(data, port, address);
+      v6 ??= open6().then(
+        (u) => {
+          if (closed) {
+            u.close();
+            return undefined;
+          }
+          u.onMessage((d, f) => handler(d, f));
+          return u;
+        },
+        () => undefined,
+      );
+      void v6.then((u) => u?.send(data, port, address));
+    },
+    onMessage(h) {
+      handler = h;
+    },
+    close() {
+      if (closed) return;
+      closed = true;
+      v4.close();
+      void v6?.then((u) => u?.close());
     },
   };
 }

@@ -220,6 +220,11 @@ export class Router implements Routing {
     }
     const address = isIPv4(host) ? host : (await this.resolve(host))[0]!;
     const route = this.routeFor(address);
+    if (!isIPv4(host) && route === 'vpn' && cfg.address6 !== undefined && (cfg.dns.length > 0 || this.allVpn(cfg))) {
+      // A name whose address goes into a tunnel that also carries IPv6: the tunnel's dialer races A and AAAA.
+      const socket = await withTimeout(this.vpn.dialer, host, port, timeoutMs, opts.signal);
+      return { socket, route, address: host };
+    }
     if (!route) throw notUp();
     const dialer = route === 'vpn' ? this.vpn.dialer : this.direct;
     const socket = await withTimeout(dialer, address, port, timeoutMs, opts.signal);

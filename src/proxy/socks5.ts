@@ -1,20 +1,20 @@
 /**
- * SOCKS5 front-end (RFC 1928) with username/password authentication (RFC 1929): CONNECT to IPv4 literals and
- * domain names (resolved through the Routing, i.e. the VPN's DNS: socks5h works), UDP ASSOCIATE relayed over
- * the Routing's UDP, and one reply code per failure:
+ * SOCKS5 front-end (RFC 1928) with username/password authentication (RFC 1929): CONNECT to IPv4 and IPv6
+ * literals and domain names (resolved through the Routing, i.e. the VPN's DNS: socks5h works), UDP ASSOCIATE
+ * relayed over the Routing's UDP (to IPv4 and IPv6 literals and names), and one reply code per failure:
  *   0x01 general failure, 0x02 not allowed by ruleset (--allow), 0x03 network unreachable (tunnel down),
  *   0x04 host unreachable (also NXDOMAIN), 0x05 connection refused, 0x06 TTL expired (connect timeout),
- *   0x07 command not supported (BIND and unknown), 0x08 address type not supported (IPv6, unknown).
+ *   0x07 command not supported (BIND and unknown), 0x08 address type not supported (unknown ATYP).
  * A wrong version byte (SOCKS4, HTTP, garbage) gets a plain close.
  */
-import { createServer, isIPv4, type Server, type Socket } from 'node:net';
+import { createServer, isIPv4, isIPv6, type Server, type Socket } from 'node:net';
 import { createSocket, type Socket as DgramSocket } from 'node:dgram';
 import { VpnError, WireError } from '../errors.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { AccessList } from './access.js';
 import { checkCredentials, type ProxyCredentials } from './auth.js';
 import { isNetworkUnreachable, type UdpLike } from './dialer.js';
-import { ipv6ToString } from '../wire/ipv6.js';
+import { ipv6ToString, parseIpv6Address } from '../wire/ipv6.js';
 import { ProxyMetrics } from './metrics.js';
 import { errorReason, hostPort, logConnection, relay, type ConnectionLogFields } from './relay.js';
 import type { Routing } from './router.js';
@@ -62,8 +62,15 @@ export interface SocksAddress {
   port: number;
 }
 
-/** Encode ATYP + ADDR + PORT for a reply or a UDP header (IPv4 literal, else a domain name). */
+/** Encode ATYP + ADDR + PORT for a reply or a UDP header (IPv4 or IPv6 literal, else a domain name). */
 export function encodeAddress(host: string, port: number): Buffer {
+  if (host.includes(':') && isIPv6(host)) {
+    const b = Buffer.alloc(19);
+    b[0] = ATYP_IPV6;
+    b.set(parseIpv6Address(host), 1);
+    b.writeUInt16BE(port, 17);
+    return b;
+  }
   if (isIPv4(host)) {
     const b = Buffer.alloc(7);
     b[0] = ATYP_IPV4;
@@ -327,11 +334,6 @@ export class Socks5Server extends ListeningServer {
       this.reply(socket, SocksReply.COMMAND_NOT_SUPPORTED);
       return;
     }
-    if (atyp === ATYP_IPV6 && cmd === CMD_UDP_ASSOCIATE) {
-      // UDP over the tunnel's IPv6 is not there yet.
-      this.reply(socket, SocksReply.ADDRESS_TYPE_NOT_SUPPORTED);
-      return;
-    }
     if (cmd === CMD_CONNECT) await this.connect(socket, reader, client, host, port);
     else await this.udpAssociate(socket, reader, client, host, port);
   }
@@ -464,7 +466,7 @@ export class Socks5Server extends ListeningServer {
       } catch {
         return; // malformed: dropped
       }
-      if (parsed.frag !== 0 || parsed.dst.atyp === ATYP_IPV6) return; // no fragmentation, IPv4 only
+      if (parsed.frag !== 0) return; // no fragmentation
       const { dst, data } = parsed;
       const send = (ip: string | undefined) => {
         if (!ip) return;
@@ -474,7 +476,7 @@ export class Socks5Server extends ListeningServer {
         up += data.length;
         outside.send(data, dst.port, ip);
       };
-      if (dst.atyp === ATYP_IPV4) send(dst.host);
+      if (dst.atyp === ATYP_IPV4 || dst.atyp === ATYP_IPV6) send(dst.host);
       else {
         let p = names.get(dst.host);
         if (!p) {

@@ -1,7 +1,8 @@
 /**
  * A stub resolver that asks DNS servers through the tunnel (over our UdpStack), like the libc resolver would:
  *
- * - servers: the ones given (--dns) or else the ones the VPN pushed; IPv4 only (others are skipped);
+ * - servers: the ones given (--dns) or else the ones the VPN pushed (IPv4 ones, then the pushed IPv6 ones);
+ *   an IPv6 server is asked over UDP over IPv6 and only while the tunnel has an IPv6 address;
  * - search domains (given, or pushed) applied with resolv.conf's ndots rule; a trailing dot means "absolute";
  * - A lookups, following CNAME chains inside an answer and across further queries (at most 8 hops);
  * - per query a fresh random source port and a random id; answers must come from the server's address and
@@ -26,6 +27,7 @@ import type { Clock } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { DnsClass, DnsRcode, DnsType, buildDnsQuery, dnsNameEquals, parseDnsMessage, type DnsMessage } from '../wire/dns.js';
 import { parseIpv4Address } from '../wire/ipv4.js';
+import { isIpv6Address, ipv6ToString, parseIpv6Address } from '../wire/ipv6.js';
 import type { UdpStack } from './udp.js';
 
 /** Sends one DNS query over TCP (the 2-byte framing is the hook's job) and returns the response message. */
@@ -218,10 +220,17 @@ export class Resolver {
     this.cache.clear();
   }
 
-  /** The servers in use now (dotted quads). */
+  /** The servers in use now (dotted quads, and IPv6 literals in canonical text while the tunnel has IPv6). */
   servers(): string[] {
-    const list = this.opts.servers && this.opts.servers.length ? this.opts.servers : (this.config()?.dns ?? []);
-    return list.filter(isIpv4Literal);
+    const c = this.config();
+    const list = this.opts.servers && this.opts.servers.length ? this.opts.servers : [...(c?.dns ?? []), ...(c?.dns6 ?? [])];
+    const v6 = this.udp.localAddress6() !== undefined;
+    const out: string[] = [];
+    for (const s of list) {
+      if (isIpv4Literal(s)) out.push(s);
+      else if (v6 && isIpv6Address(s)) out.push(ipv6ToString(parseIpv6Address(s)));
+    }
+    return out;
   }
 
   searchDomains(): string[] {
@@ -383,7 +392,7 @@ export class Resolver {
   }
 
   private label(server: string): string {
-    return `${server}:${this.port()}`;
+    return server.includes(':') ? `[${server}]:${this.port()}` : `${server}:${this.port()}`;
   }
 
   private query(qname: string, id: number, edns: boolean, type: 'A' | 'AAAA'): Uint8Array {
@@ -402,7 +411,7 @@ export class Resolver {
     }
     const sock = this.udp.bind();
     const port = this.port();
-    const serverAddr = parseIpv4Address(server);
+    const serverAddr = server.includes(':') ? server : parseIpv4Address(server);
     return new Promise<Outcome>((resolve, reject) => {
       let done = false;
       const finish = (o: Outcome) => {

@@ -56,6 +56,7 @@ export class IpStack {
     this.ip.setIpv6Input((p) => this.ip6.input(p));
     this.udp = new UdpStack(this.ip, opts.udp);
     this.ip.registerProtocol(IpProtocol.UDP, this.udp);
+    this.ip6.registerProtocol(IpProtocol.UDP, this.udp.attachIpv6(this.ip6));
     this.dns = new Resolver(this.udp, () => link.config, { ...opts.dns, clock: opts.clock, logger: this.logger });
     this.ip.onLinkChange(() => this.dns.clearCache());
   }

@@ -5,6 +5,10 @@
  * exceeded = HOST_UNREACHABLE). A datagram for a port nobody bound gets an ICMP port unreachable back, as a
  * kernel would send.
  *
+ * IPv6: with an IPv6 layer attached (attachIpv6), the same sockets send to IPv6 literals and receive from IPv6
+ * peers (rinfo.address is then the IPv6 text); one port space for both families, like a dual-stack socket. The
+ * IPv4 path is unchanged. A UDP checksum of 0 is refused over IPv6 (RFC 8200 makes it mandatory).
+ *
  * Delivery: received datagrams are copied into the socket's queue and emitted as 'message' on a microtask, in
  * batches; a paused socket keeps them queued until resume(), up to its limits.
  */
@@ -12,6 +16,7 @@ import { EventEmitter } from 'node:events';
 import { VpnError } from '../errors.js';
 import { IcmpUnreachableCode, quotedPorts, type IcmpError } from '../wire/icmp.js';
 import { IPV4_MIN_HEADER, IpProtocol, ipv4ToString, parseIpv4Address, type Ipv4Header } from '../wire/ipv4.js';
+import { IPV6_HEADER_LENGTH } from '../wire/ipv6.js';
 import { UDP_HEADER_LENGTH, parseUdp, writeUdpHeader } from '../wire/udp.js';
 import type { IpSender, ProtocolHandler } from './types.js';
 
@@ -109,9 +114,15 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
     return { address: ipv4ToString(this.stack.localAddress()), port: this.localPort };
   }
 
-  /** Largest payload one send() takes (link MTU minus IPv4 and UDP headers). */
+  /** Largest payload one send() takes (link MTU minus IPv4 and UDP headers; IPv6 allows 20 bytes less). */
   maxPayload(): number {
     return this.stack.maxPayload();
+  }
+
+  /** Our IPv6 address and this port, or undefined while IPv6 is down (or not attached). */
+  address6(): { address: string; port: number } | undefined {
+    const a = this.stack.localAddress6();
+    return a === undefined ? undefined : { address: a, port: this.localPort };
   }
 
   /**
@@ -153,13 +164,13 @@ export class UdpSocket extends EventEmitter<UdpSocketEvents> {
   }
 
   /** @internal */
-  deliver(payload: Uint8Array, src: number, srcPort: number): boolean {
+  deliver(payload: Uint8Array, address: string, srcPort: number): boolean {
     if (this.queue.length >= this.maxPackets || this.queuedBytes + payload.length > this.maxBytes) {
       this.stats.dropped++;
       return false;
     }
     this.stats.received++;
-    this.queue.push({ data: payload.slice(), rinfo: { address: ipv4ToString(src), port: srcPort, size: payload.length } });
+    this.queue.push({ data: payload.slice(), rinfo: { address, port: srcPort, size: payload.length } });
     this.queuedBytes += payload.length;
     if (!this.paused) this.scheduleFlush();
     return true;
@@ -207,6 +218,7 @@ export class UdpStack implements ProtocolHandler {
   private readonly queueBytes: number;
   private readonly ephMin: number;
   private readonly ephMax: number;
+  private ip6: UdpIpLayer | undefined;
 
   constructor(
     private readonly ip: UdpIpLayer,
@@ -234,6 +246,23 @@ export class UdpStack implements ProtocolHandler {
     const s = new UdpSocket(this, p, this.queuePackets, this.queueBytes);
     this.sockets.set(p, s);
     return s;
+  }
+
+  /**
+   * Carry UDP over IPv6 too: sockets then send to IPv6 literals through `ip6` and receive what it hands the
+   * returned handler (register it with the IPv6 layer for next header 17).
+   */
+  attachIpv6(ip6: UdpIpLayer): { input(src: number, dst: number, payload: Uint8Array): void; icmpError(err: IcmpError): void } {
+    if (ip6.family !== 6 || !ip6.addressSum || !ip6.addressText || !ip6.parseAddress) throw new VpnError('INTERNAL', 'attachIpv6 needs an IPv6 layer');
+    this.ip6 = ip6;
+    return { input: (src, dst, payload) => this.input6(src, dst, payload), icmpError: (err) => this.icmpError(err, ip6) };
+  }
+
+  /** Our IPv6 address as text, or undefined while IPv6 is down or not attached. */
+  localAddress6(): string | undefined {
+    const ip6 = this.ip6;
+    const a = ip6 ? ip6.localAddress() : 0;
+    return a === 0 ? undefined : ip6!.addressText!(a);
   }
 
   /** Bound sockets. */
@@ -271,19 +300,42 @@ export class UdpStack implements ProtocolHandler {
       this.ip.sendUnreachable?.(IcmpUnreachableCode.PORT, ip, payload);
       return;
     }
-    if (s.deliver(d.payload, src, d.srcPort)) this.stats.delivered++;
+    if (s.deliver(d.payload, ipv4ToString(src), d.srcPort)) this.stats.delivered++;
     else this.stats.queueDrops++;
   }
 
-  icmpError(err: IcmpError): void {
+  private input6(src: number, dst: number, payload: Uint8Array): void {
+    const ip6 = this.ip6!;
+    this.stats.received++;
+    let d;
+    try {
+      d = parseUdp(payload, { src, dst, sum: ip6.addressSum!(src, dst) });
+    } catch {
+      this.stats.malformed++;
+      return;
+    }
+    if (d.checksum === 0) {
+      this.stats.malformed++;
+      return;
+    }
+    const s = this.sockets.get(d.dstPort);
+    if (!s) {
+      this.stats.noPort++;
+      return;
+    }
+    if (s.deliver(d.payload, ip6.addressText!(src), d.srcPort)) this.stats.delivered++;
+    else this.stats.queueDrops++;
+  }
+
+  icmpError(err: IcmpError, via?: UdpIpLayer): void {
     const ports = quotedPorts(err);
     const s = ports ? this.sockets.get(ports.srcPort) : undefined;
     if (!ports || !s) {
       this.stats.icmpUnmatched++;
       return;
     }
-    const address = ipv4ToString(err.original.dst);
-    const where = `${address}:${ports.dstPort}`;
+    const address = via ? via.addressText!(err.original.dst) : ipv4ToString(err.original.dst);
+    const where = via ? `[${address}]:${ports.dstPort}` : `${address}:${ports.dstPort}`;
     let e: UdpIcmpError;
     const info = { kind: err.kind, code: err.code, nextHopMtu: err.nextHopMtu };
     if (err.kind === 'dest-unreachable' && err.code === IcmpUnreachableCode.PORT) {
@@ -304,6 +356,7 @@ export class UdpStack implements ProtocolHandler {
   /** @internal */
   sendFrom(srcPort: number, data: Uint8Array, port: number, address: string | number): void {
     if (!Number.isInteger(port) || port < 1 || port > 65535) throw new VpnError('USAGE', `UDP destination port ${port} is out of range`);
+    if (typeof address === 'string' && address.includes(':')) return this.sendFrom6(srcPort, data, port, address);
     let dst: number;
     if (typeof address === 'number') dst = address >>> 0;
     else {
@@ -329,6 +382,27 @@ export class UdpStack implements ProtocolHandler {
       fill(buf, 0);
       this.ip.sendIp(dst, IpProtocol.UDP, buf);
     }
+  }
+
+  private sendFrom6(srcPort: number, data: Uint8Array, port: number, address: string): void {
+    const ip6 = this.ip6;
+    if (!ip6) throw new VpnError('HOST_UNREACHABLE', `UDP to ${address}: this stack carries no IPv6`);
+    let dst: number;
+    try {
+      dst = ip6.parseAddress!(address);
+    } catch {
+      throw new VpnError('USAGE', `UDP destination ${JSON.stringify(address)} is not an IPv6 address`);
+    }
+    const max = ip6.mtu() - IPV6_HEADER_LENGTH - UDP_HEADER_LENGTH;
+    if (data.length > max) throw new VpnError('USAGE', `UDP payload of ${data.length} bytes exceeds ${max} over IPv6 (link MTU ${ip6.mtu()} minus headers)`);
+    const src = ip6.localAddress();
+    if (src === 0) throw new VpnError('HOST_UNREACHABLE', 'the VPN link has no IPv6 address');
+    const pseudo = { src, dst, sum: ip6.addressSum!(src, dst) };
+    this.stats.sent++;
+    ip6.sendIpWith!(dst, IpProtocol.UDP, UDP_HEADER_LENGTH + data.length, (out, off) => {
+      out.set(data, off + UDP_HEADER_LENGTH);
+      writeUdpHeader(srcPort, port, data.length, out, off, pseudo);
+    });
   }
 
   /** @internal */

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appendToError, detBytes, detSha256, labPrereqs, run, startLab, type Lab } from '../lab/index.js';
 import { curl, sha256, startCli, type CliProcess } from './cli-helpers.js';
-import { V6_NAME } from '../lab/dns.js';
+import { DUAL_NAME, V6_NAME, WEB_NAME } from '../lab/dns.js';
 
 const pre = labPrereqs(['openvpn', 'curl', 'dns']);
 
@@ -129,6 +129,48 @@ describe('IPv6 through a real OpenVPN server', { skip: pre.skip, timeout: 600_00
     assert.equal(json.bytes, n);
     assert.equal(json.sha256, sha256(body));
     await cli!.waitForLog(new RegExp(`\\[socks5\\].*dest=${V6_NAME.replace(/\./g, '\\.')}:80 route=vpn`));
+  });
+
+  test('Happy Eyeballs: a dual-stack name goes over IPv6 (the tunnel routes it); with the web host refusing TCP 80 over IPv6 it falls back to IPv4', async () => {
+    await proxies();
+    const viaSocks = await curl(['--socks5-hostname', socks, `http://${DUAL_NAME}/ip`]);
+    check('SOCKS5 by name', viaSocks);
+    assert.match((JSON.parse(viaSocks.stdout.toString()) as { remoteAddress: string }).remoteAddress, /^fd00:8:/, 'IPv6 first');
+    const viaHttp = await curl(['-x', proxy, `http://${DUAL_NAME}/ip`]);
+    check('HTTP proxy by name', viaHttp);
+    assert.match((JSON.parse(viaHttp.stdout.toString()) as { remoteAddress: string }).remoteAddress, /^fd00:8:/, 'IPv6 first');
+    // The web host answers TCP 80 over IPv6 with a reset from now on: the IPv6 attempt fails fast, IPv4 is used.
+    const nft = (args: string) => lab.exec('web', 'nft', args.split(' '));
+    await nft('add table ip6 vpt6');
+    await nft('add chain ip6 vpt6 inp6 { type filter hook input priority 0 ; }');
+    await nft('add rule ip6 vpt6 inp6 tcp dport 80 reject with tcp reset');
+    try {
+      const direct6 = await curl(['--socks5', socks, '--max-time', '10', `http://[${web6}]/ip`]);
+      assert.notEqual(direct6.code, 0, 'the IPv6 literal is refused now');
+      // HTTP CONNECT (-p): a fresh upstream connection, where absolute-form GET could reuse a pooled IPv6 one.
+      for (const args of [['--socks5-hostname', socks], ['-p', '-x', proxy]]) {
+        const r = await curl([...args, `http://${DUAL_NAME}/ip`]);
+        check(`${args.join(' ')} by name, IPv6 refused`, r);
+        assert.ok(r.stdout.toString().startsWith('{'), `${args.join(' ')}: ${r.stdout.toString()}\n--- CLI stderr ---\n${cli?.stderr.slice(-3000)}`);
+        const seen = JSON.parse(r.stdout.toString()) as { remoteAddress: string };
+        assert.match(seen.remoteAddress, /^(::ffff:)?10\.8\./, `fell back to IPv4, the web host saw ${seen.remoteAddress}`);
+      }
+    } finally {
+      await nft('delete table ip6 vpt6');
+    }
+  });
+
+  test('DNS over an IPv6 resolver address (--dns [web6]): names resolve through the tunnel over UDP over IPv6', async () => {
+    const c = startCli(await lab.clientProfile(), ['--dns', web6]);
+    try {
+      const ready = await c.ready();
+      const r = await curl(['--socks5-hostname', `${ready.socks!.host}:${ready.socks!.port}`, `http://${WEB_NAME}/healthz`]);
+      assert.equal(r.code, 0, `curl exit ${r.code}: ${r.stderr}\n--- CLI stderr ---\n${c.stderr.slice(-3000)}`);
+      const r6 = await curl(['--socks5-hostname', `${ready.socks!.host}:${ready.socks!.port}`, `http://${V6_NAME}/healthz`]);
+      assert.equal(r6.code, 0, `curl exit ${r6.code}: ${r6.stderr}`);
+    } finally {
+      await c.stop();
+    }
   });
 
   test('a server without IPv6: an IPv6 destination is refused (SOCKS5 0x03, HTTP 502 with the reason), never dialed directly', async () => {

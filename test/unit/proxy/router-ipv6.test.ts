@@ -72,3 +72,23 @@ test('without IPv6 in the tunnel an IPv6 destination is refused (network unreach
   assert.equal((await router.dial('2001:db8:80::80', 80)).route, 'direct');
   assert.deepEqual(direct.calls, ['direct 2001:db8:80::80:80']);
 });
+
+test('a name whose IPv4 address goes into a dual-stack tunnel is handed to the tunnel dialer by name (it races A and AAAA)', async () => {
+  const cfg: VpnRouteConfig = { ...dual, dns: ['10.8.0.1'], routes: ['192.0.2.0/24'] };
+  const { vpn, direct, router } = setup(cfg);
+  vpn.resolve = async () => ['192.0.2.80'];
+  const d = await router.dial('dual.example', 80);
+  assert.deepEqual([d.route, d.address], ['vpn', 'dual.example']);
+  assert.deepEqual(vpn.calls, ['vpn dual.example:80']);
+  // Without IPv6 in the tunnel the router dials the A address itself, as before.
+  const v4 = setup({ ...cfg, address6: undefined });
+  v4.vpn.resolve = async () => ['192.0.2.80'];
+  assert.equal((await v4.router.dial('dual.example', 80)).address, '192.0.2.80');
+  assert.deepEqual(v4.vpn.calls, ['vpn 192.0.2.80:80']);
+  // An A address routed outside the tunnel is dialed directly, by address.
+  const out = setup(cfg);
+  out.vpn.resolve = async () => ['198.51.100.7'];
+  assert.equal((await out.router.dial('dual.example', 80)).route, 'direct');
+  assert.deepEqual([out.vpn.calls, out.direct.calls], [[], ['direct 198.51.100.7:80']]);
+  assert.deepEqual(direct.calls, []);
+});

@@ -135,7 +135,6 @@ describe('SOCKS5 server', () => {
       ['timeout', nameAddr('slow.vpn', 80), SocksReply.TTL_EXPIRED],
       ['BIND', ipv4Addr('127.0.0.1', 80), SocksReply.COMMAND_NOT_SUPPORTED, 2],
       ['unknown command', ipv4Addr('127.0.0.1', 80), SocksReply.COMMAND_NOT_SUPPORTED, 9],
-      ['IPv6 UDP ASSOCIATE', Buffer.concat([Buffer.from([4]), Buffer.alloc(16), Buffer.from([0, 80])]), SocksReply.ADDRESS_TYPE_NOT_SUPPORTED, 3],
       ['unknown address type', Buffer.from([7, 1, 2, 3, 4, 0, 80]), SocksReply.ADDRESS_TYPE_NOT_SUPPORTED],
     ];
     for (const [what, addr, code, cmd] of cases) {
@@ -213,6 +212,30 @@ describe('SOCKS5 server', () => {
     assert.equal(line.bytes_up, 6);
     assert.equal(line.bytes_down, 16);
     assert.equal(line.route, 'vpn');
+    me.close();
+    udpEcho.close();
+  });
+
+  test('UDP ASSOCIATE announced with an IPv6 address relays to an IPv6 literal; replies carry ATYP 4', async () => {
+    const udpEcho = createSocket({ type: 'udp6', ipv6Only: true });
+    udpEcho.on('message', (m, r) => udpEcho.send(Buffer.concat([Buffer.from('echo6:'), m]), r.port, r.address));
+    await new Promise<void>((r) => udpEcho.bind(0, '::1', () => r()));
+    const echoPort = (udpEcho.address() as AddressInfo).port;
+    const { c, reply } = await socksRequest(port, 3, Buffer.concat([Buffer.from([4]), Buffer.alloc(16), Buffer.from([0, 0])]));
+    assert.equal(reply[1], 0);
+    const relayIp = `${reply[4]}.${reply[5]}.${reply[6]}.${reply[7]}`;
+    const relayPort = reply.readUInt16BE(8);
+    const me = createSocket('udp4');
+    await new Promise<void>((r) => me.bind(0, '127.0.0.1', () => r()));
+    const got: Buffer[] = [];
+    me.on('message', (m) => got.push(m));
+    const v6 = Buffer.concat([Buffer.from([4]), Buffer.alloc(15), Buffer.from([1]), Buffer.from([echoPort >> 8, echoPort & 0xff])]);
+    me.send(Buffer.concat([Buffer.from([0, 0, 0]), v6, Buffer.from('six')]), relayPort, relayIp);
+    await waitFor(() => got.length >= 1, 3000, 'udp6 reply');
+    assert.equal(got[0]![3], 4, 'ATYP IPv6 in the reply header');
+    const p = parseUdpDatagram(got[0]!);
+    assert.deepEqual([p.dst.host, p.dst.port, Buffer.from(p.data).toString()], ['::1', echoPort, 'echo6:six']);
+    c.destroy();
     me.close();
     udpEcho.close();
   });
