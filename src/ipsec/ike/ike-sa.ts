@@ -11,7 +11,6 @@
  * the message is too big) and comes back through receive() (SK, or SKF fragments reassembled, each fragment
  * authenticated first). A message whose ICV does not verify is dropped without a word to the peer.
  */
-import { VpnError } from '../../errors.js';
 import type { Logger } from '../../util/log.js';
 import { IkeFlags, PayloadType } from '../../wire/ike-constants.js';
 import { isFromInitiator, type IkeHeader, type IkeHeaderFields, type IkeMessage, type IkePayload } from '../../wire/ike.js';
@@ -194,8 +193,3 @@ export class IkeSa {
 }
 
 export const isFragment = (m: IkeMessage): boolean => m.payloads[m.payloads.length - 1]?.type === PayloadType.SKF;
-
-/** Throws unless `spi` is 8 bytes and not all zero. */
-export function checkIkeSpi(spi: Uint8Array, who: string): void {
-  if (spi.length !== 8 || spi.every((b) => b === 0)) throw new VpnError('PROTOCOL', `${who} IKE SPI ${hex(spi)} is not a valid SPI`);
-}

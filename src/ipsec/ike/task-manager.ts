@@ -32,7 +32,7 @@ import { IkeExchange, NotifyType, PayloadType, ProtocolId, exchangeName, notifyN
 import { isResponse, parseIkeMessage, type IkeMessage, type IkePayload } from '../../wire/ike.js';
 import { buildDelete, parseDelete, parseKe, parseNonce, parseSa, type KePayload, type Proposal } from '../../wire/ike-payloads.js';
 import type { RetransmitPolicy } from './exchange.js';
-import type { IkeSa } from './ike-sa.js';
+import { isFragment, type IkeSa } from './ike-sa.js';
 import { describeMessage, errorNotifies, findNotify, firstOfType, notify, payload } from './messages.js';
 import type { EspOffer, IkeOffer } from './proposals.js';
 import { answerChildRekey, answerIkeRekey, childFromRekeyResponse, childRekeyRequest, ikeRekeyRequest, ikeSaFromRekeyResponse, type ChildRekeyRequest, type IkeRekeyRequest, type IkeSaSettings, type ChildSaSpec } from './rekey.js';
@@ -80,9 +80,8 @@ type ChildState = 'active' | 'new' | 'replaced' | 'deleting' | 'redundant';
 
 interface Child extends ChildSaSpec {
   state: ChildState;
-  /** The nonces of the exchange that made it (collisions compare them), and who started that exchange. */
+  /** The nonces of the exchange that made it (collisions compare them). */
   nonces?: readonly Uint8Array[];
-  byUs?: boolean;
   /** The CHILD_SA this one replaces. */
   replaces?: number;
 }
@@ -177,7 +176,7 @@ export class TaskManager {
       this.log.debug(`malformed IKE message dropped: ${(e as Error).message}`);
       return [];
     }
-    const sa = [this.sa, ...this.old, ...this.pendingIke()].find((s) => s.owns(msg.header));
+    const sa = [this.sa, ...this.old, ...this.pendingIkeSas].find((s) => s.owns(msg.header));
     if (!sa) {
       this.log.debug(`IKE message for an IKE SA we do not have dropped (${describeMessage(msg.header, msg.payloads)})`);
       return [];
@@ -389,11 +388,11 @@ export class TaskManager {
         this.log.warn(`the gateway no longer has CHILD_SA ${hex32(task.spiIn)} (CHILD_SA_NOT_FOUND)`);
         return;
       }
-      if (old && old.state === 'active') this.retryLater(task, `the gateway refused our CHILD_SA rekey (${notifyText(e.type)})`, now);
+      if (old && old.state === 'active') this.retryLater(task, `the gateway refused our CHILD_SA rekey (${notifyName(e.type)})`, now);
       return;
     }
     if (!old) return;
-    const child: Child = { ...childFromRekeyResponse(f.child!, p, this.sa), state: 'new', byUs: true, replaces: old.spiIn };
+    const child: Child = { ...childFromRekeyResponse(f.child!, p, this.sa), state: 'new', replaces: old.spiIn };
     this.children.set(child.spiIn, child);
     this.out.push({ type: 'child-added', child: spec(child) });
     this.counts.childRekeys++;
@@ -424,7 +423,7 @@ export class TaskManager {
         this.enqueue({ kind: 'ike-rekey', group: (e.data[0]! << 8) | e.data[1]! });
         return;
       }
-      this.retryLater({ kind: 'ike-rekey' }, `the gateway refused our IKE SA rekey (${notifyText(e.type)})`, now);
+      this.retryLater({ kind: 'ike-rekey' }, `the gateway refused our IKE SA rekey (${notifyName(e.type)})`, now);
       return;
     }
     const { sa: newSa, nonceR } = ikeSaFromRekeyResponse(f.ike!, p, this.sa, this.settings());
@@ -473,9 +472,6 @@ export class TaskManager {
 
   /** IKE SAs the gateway created by a rekey that crossed ours, not yet current nor deleted. */
   private pendingIkeSas: IkeSa[] = [];
-  private pendingIke(): IkeSa[] {
-    return this.pendingIkeSas;
-  }
 
   private onRequest(sa: IkeSa, raw: Uint8Array, msg: IkeMessage, now: number): void {
     const h = msg.header;
@@ -483,7 +479,7 @@ export class TaskManager {
     if (kind === 'old') return;
     if (kind === 'retransmit') {
       // Answer a retransmission once it proves authentic (the first fragment of a fragmented one).
-      if (sa.fragmentNumber(raw, msg) === 1 || (!isFragmentMsg(msg) && sa.open(raw, msg, 'request'))) this.send(sa.cachedResponse());
+      if (sa.fragmentNumber(raw, msg) === 1 || (!isFragment(msg) && sa.open(raw, msg, 'request'))) this.send(sa.cachedResponse());
       return;
     }
     const inner = sa.open(raw, msg, 'request');
@@ -510,7 +506,7 @@ export class TaskManager {
 
   private onInformational(sa: IkeSa, inner: IkePayload[], now: number): { reply: IkePayload[]; after?: () => void } {
     const dels = inner.filter((x) => x.type === PayloadType.DELETE).map((x) => parseDelete(x.body));
-    for (const n of errorNotifies(inner)) this.log.warn(`the gateway notified ${notifyText(n.type)}`);
+    for (const n of errorNotifies(inner)) this.log.warn(`the gateway notified ${notifyName(n.type)}`);
     if (dels.some((d) => d.protocol === ProtocolId.IKE)) {
       if (sa === this.sa) {
         return { reply: [], after: () => this.end('server-exit', new VpnError('PROTOCOL', 'the gateway deleted the IKE SA')) };
@@ -576,7 +572,7 @@ export class TaskManager {
       this.log.warn(`the gateway's CHILD_SA rekey proposals do not fit ours (${this.c.esp.map((o) => o.keyword).join(', ')}): ${describeMessage(sa.header(IkeExchange.CREATE_CHILD_SA, 0, true), a.reply)}`);
       return { reply: a.reply };
     }
-    const child: Child = { ...a.made, state: 'new', byUs: false, replaces: old.spiIn };
+    const child: Child = { ...a.made, state: 'new', replaces: old.spiIn };
     this.children.set(child.spiIn, child);
     this.out.push({ type: 'child-added', child: spec(child) });
     this.counts.childRekeys++;
@@ -669,7 +665,3 @@ export class TaskManager {
 function spec(c: Child): ChildSaSpec {
   return { suite: c.suite, esn: c.esn, spiIn: c.spiIn, spiOut: c.spiOut, inbound: c.inbound, outbound: c.outbound, tsi: c.tsi, tsr: c.tsr };
 }
-
-const isFragmentMsg = (m: IkeMessage) => m.payloads[m.payloads.length - 1]?.type === PayloadType.SKF;
-
-const notifyText = (type: number): string => notifyName(type);
