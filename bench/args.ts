@@ -1,6 +1,8 @@
 /** Command line of `npm run bench -- [options]`. Pure. */
 
-export const SCENARIOS = ['download', 'upload', 'parallel', 'loss', 'cold', 'rps', 'hold'] as const;
+export const SCENARIOS = ['download', 'upload', 'parallel', 'loss', 'cold', 'rps', 'hold', 'soak', 'datapath'] as const;
+export const BENCH_PROTOCOLS = ['openvpn', 'ipsec'] as const;
+export type BenchProtocol = (typeof BENCH_PROTOCOLS)[number];
 export type Scenario = (typeof SCENARIOS)[number];
 
 export interface BenchOptions {
@@ -23,8 +25,14 @@ export interface BenchOptions {
   holdConnections: number;
   holdBytes: number;
   holdIntervalMs: number;
+  /** Bytes the soak moves through one client process (OpenVPN). */
+  soakBytes: number;
+  /** Packets per round of the data-path microbenchmark. */
+  datapathPackets: number;
   /** Scenarios to run. */
   only: Scenario[];
+  /** Protocols to measure. */
+  protocols: BenchProtocol[];
   /** Where latest.json / latest.md go; undefined = do not write. */
   outDir: string | undefined;
   /** Take a `node --cpu-prof` profile of our client during single-connection downloads and uploads, into this directory. */
@@ -34,8 +42,10 @@ export interface BenchOptions {
 
 export const BENCH_HELP = `npm run bench -- [options]
 
-Builds the lab (OpenVPN 2.6 server, AES-256-GCM over UDP) and measures vpnproxy's HTTP proxy (curl -x, root
-namespace) against the stock openvpn client (kernel tun and TCP, curl in the nat namespace), alternating rounds.
+Builds the lab and measures vpnproxy's HTTP proxy (curl -x, root namespace) in alternating rounds against the
+native clients (curl in the nat namespace): the stock openvpn client (kernel tun and TCP) on an OpenVPN 2.6
+server (AES-256-GCM over UDP), and strongSwan's charon (kernel-libipsec, kernel TCP) on a strongSwan 5.9
+responder (ESP AES-256-GCM in UDP).
 
   --quick                 reduced variant (1 round, small transfers; under two minutes)
   --rounds N              rounds per client and scenario (default 3)
@@ -47,7 +57,9 @@ namespace) against the stock openvpn client (kernel tun and TCP, curl in the nat
   --rps-connections N     keep-alive connections of the load generator (default 50)
   --rps-seconds S         load generator run time (default 10)
   --hold N                connections held open at once (default 1000)
+  --soak-size GB          bytes the soak moves through one OpenVPN client process (default 10; quick 1)
   --only a,b,...          scenarios: ${SCENARIOS.join(', ')} (default all)
+  --protocols a,b         ${BENCH_PROTOCOLS.join(', ')} (default both)
   --out DIR               results directory (default bench/results)
   --no-write              do not write results
   --profile DIR           also take node --cpu-prof profiles of our client during single downloads and uploads
@@ -78,7 +90,10 @@ export function defaultOptions(quick: boolean): BenchOptions {
     holdConnections: quick ? 200 : 1000,
     holdBytes: quick ? 6 : 20,
     holdIntervalMs: 500,
+    soakBytes: (quick ? 1 : 10) * 1000 * MB,
+    datapathPackets: quick ? 20_000 : 100_000,
     only: [...SCENARIOS],
+    protocols: [...BENCH_PROTOCOLS],
     outDir: 'bench/results',
     profileDir: undefined,
     help: false,
@@ -128,6 +143,19 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
       case '--hold':
         o.holdConnections = num(flag, value(), 1, 100_000);
         break;
+      case '--soak-size':
+        o.soakBytes = Math.round(num(flag, value(), 0.001, 1000) * 1000 * MB);
+        break;
+      case '--protocols': {
+        const v = value();
+        if (!v) throw new Error('--protocols needs a list');
+        const names = v.split(',').map((x) => x.trim()).filter(Boolean);
+        for (const n of names) {
+          if (!(BENCH_PROTOCOLS as readonly string[]).includes(n)) throw new Error(`--protocols: unknown protocol ${n} (known: ${BENCH_PROTOCOLS.join(', ')})`);
+        }
+        o.protocols = names as BenchProtocol[];
+        break;
+      }
       case '--only': {
         const v = value();
         if (!v) throw new Error('--only needs a list');

@@ -1,12 +1,13 @@
 /**
- * The two clients under test: ours (`node dist/cli/main.js openvpn PROFILE --http-proxy 127.0.0.1:0`, a child
- * process in the root namespace) and the stock openvpn client (a daemon in the lab's nat namespace).
+ * The clients under test: ours (`node dist/cli/main.js openvpn PROFILE` or `ipsec SWANCTL.CONF`, with only
+ * `--http-proxy 127.0.0.1:0`, a child process in the root namespace) and the native ones in the lab's nat
+ * namespace: the stock openvpn client, and strongSwan's charon with kernel-libipsec.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import type { Daemon, Lab } from '../test/lab/index.js';
+import type { Lab } from '../test/lab/index.js';
 import { comm, runCmd, sleep, track } from './proc.js';
 import { parseReadyLine } from './ready-line.js';
 
@@ -24,6 +25,8 @@ export interface OursClient {
   pid: number;
   /** http://127.0.0.1:PORT */
   proxyUrl: string;
+  /** http://127.0.0.1:PORT of its --status endpoint, when started with one. */
+  statusUrl?: string;
   /** performance.now() at spawn and when the ready line arrived. */
   spawnedAt: number;
   readyAt: number;
@@ -34,18 +37,19 @@ export interface OursClient {
 }
 
 /**
- * Starts our CLI on `profile` with only the HTTP proxy (ephemeral port; --log-level warn, so no line per proxied
- * connection) and waits for its ready line.
+ * Starts our CLI (`protocol` = e.g. ['openvpn', PROFILE] or ['ipsec', SWANCTL_CONF]) with only the HTTP proxy
+ * (ephemeral port; --log-level warn, so no line per proxied connection) and waits for its ready line.
  */
-export async function startOurs(o: { profile: string; nodeArgs?: string[]; timeoutMs?: number }): Promise<OursClient> {
-  const args = [...(o.nodeArgs ?? []), CLI, 'openvpn', o.profile, '--http-proxy', '127.0.0.1:0', '--socks-proxy', 'off', '--log-level', 'warn'];
+export async function startOurs(o: { protocol: string[]; nodeArgs?: string[]; timeoutMs?: number; status?: boolean }): Promise<OursClient> {
+  const args = [...(o.nodeArgs ?? []), CLI, ...o.protocol, '--http-proxy', '127.0.0.1:0', '--socks-proxy', 'off', '--log-level', 'warn',
+    ...(o.status ? ['--status', '127.0.0.1:0'] : [])];
   const spawnedAt = performance.now();
   const child = track(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], cwd: ROOT });
   const lines: string[] = [];
   let partial = '';
   let exited = false;
   const exitP = new Promise<void>((r) => child.once('exit', () => ((exited = true), r())));
-  const ready = new Promise<{ url: string; at: number }>((resolve, reject) => {
+  const ready = new Promise<{ url: string; status?: string; at: number }>((resolve, reject) => {
     const onText = (d: string): void => {
       partial += d;
       let i: number;
@@ -56,7 +60,8 @@ export async function startOurs(o: { profile: string; nodeArgs?: string[]; timeo
         if (lines.length > 300) lines.shift();
         const info = parseReadyLine(line);
         const hp = info?.listeners['http-proxy'];
-        if (hp) resolve({ url: `http://${hp.host}:${hp.port}`, at: performance.now() });
+        const st = info?.listeners.status;
+        if (hp) resolve({ url: `http://${hp.host}:${hp.port}`, ...(st ? { status: `http://${st.host}:${st.port}` } : {}), at: performance.now() });
       }
     };
     child.stderr!.setEncoding('utf8').on('data', onText);
@@ -79,7 +84,7 @@ export async function startOurs(o: { profile: string; nodeArgs?: string[]; timeo
         timer = setTimeout(() => rej(new Error(`our client not ready after ${timeoutMs} ms:\n${lines.slice(-20).join('\n')}`)), timeoutMs);
       }),
     ]);
-    return { pid: child.pid!, proxyUrl: r.url, spawnedAt, readyAt: r.at, log: () => lines.join('\n'), stop };
+    return { pid: child.pid!, proxyUrl: r.url, ...(r.status ? { statusUrl: r.status } : {}), spawnedAt, readyAt: r.at, log: () => lines.join('\n'), stop };
   } catch (e) {
     await stop(1000);
     throw e;
@@ -109,9 +114,8 @@ export interface NativeProc {
   pid: number;
   ns: string;
   spawnedAt: number;
-  /** When "Initialization Sequence Completed" was seen in its log (polled every 5 ms). */
+  /** When the tunnel was up: openvpn's "Initialization Sequence Completed" (log polled every 5 ms), charon's CHILD_SA. */
   upAt: number;
-  daemon: Daemon;
   stop(): Promise<void>;
 }
 
@@ -140,5 +144,34 @@ export async function startNative(lab: Lab, name: string, port?: number, timeout
   // `ip netns exec` execs openvpn, so the daemon's pid is the client's.
   const c = comm(d.pid);
   if (c !== 'openvpn') throw new Error(`native client pid ${d.pid} is "${c}", not openvpn`);
-  return { pid: d.pid, ns: lab.ns.nat, spawnedAt, upAt, daemon: d, stop: () => d.stop(3000) };
+  return { pid: d.pid, ns: lab.ns.nat, spawnedAt, upAt, stop: () => d.stop(3000) };
+}
+
+/**
+ * Starts strongSwan's own client (charon, kernel-libipsec, kernel TCP) in the nat namespace against the lab's
+ * responder, at `port` on ike's nat-side address (default 500; a relay's port for the lossy path, which makes
+ * charon speak 4500-style IKE from the start). Resolves once its CHILD_SA is up (`swanctl --initiate` returned).
+ */
+export async function startNativeIpsec(lab: Lab, name: string, id: string, port?: number): Promise<NativeProc> {
+  const c = await lab.startStrongSwanClient(name, { id, ...(port ? { remotePort: port } : {}) });
+  const cm = comm(c.pid);
+  if (cm !== 'charon') {
+    await c.stop(1000);
+    throw new Error(`strongSwan client pid ${c.pid} is "${cm}", not charon`);
+  }
+  return { pid: c.pid, ns: lab.ns.nat, spawnedAt: c.spawnedAt, upAt: c.upAt, stop: () => c.stop(3000) };
+}
+
+/** Our user-space TCP stack's segments sent and retransmitted so far, from its /metrics. */
+export async function oursTcpCounters(statusUrl: string): Promise<{ out: number; retrans: number }> {
+  const text = await (await fetch(`${statusUrl}/metrics`)).text();
+  const get = (name: string): number => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
+  return { out: get('vpnproxy_tcp_segments_out_total'), retrans: get('vpnproxy_tcp_retransmits_total') };
+}
+
+/** The kernel's TCP segments sent and retransmitted in namespace `ns` (nstat, absolute counters). */
+export async function kernelTcpCounters(ns: string): Promise<{ out: number; retrans: number }> {
+  const r = await runCmd('nstat', ['-az', 'TcpOutSegs', 'TcpRetransSegs'], 10_000, ns);
+  const get = (name: string): number => Number(new RegExp(`^${name}\\s+(\\d+)`, 'm').exec(r.stdout)?.[1] ?? NaN);
+  return { out: get('TcpOutSegs'), retrans: get('TcpRetransSegs') };
 }

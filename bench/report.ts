@@ -13,6 +13,40 @@ export interface Metric {
   ours: number[];
   /** One value per round; null when the native client is not measured for this metric. */
   native: number[] | null;
+  /** Which table it belongs to (e.g. 'OpenVPN', 'IPsec'); metrics without one go to the first. */
+  group?: string;
+  /** What issue 15 asks of it, if anything. */
+  target?: Target;
+}
+
+/**
+ * A goal for one metric: a bound on ours/native (`ratio`) or on our median itself (`value`). `min` means at least,
+ * `max` at most.
+ */
+export interface Target {
+  on: 'ratio' | 'value';
+  min?: number;
+  max?: number;
+}
+
+/** '≥ 1.0x', '≤ 3x', '≤ 150', ... */
+export function targetText(t: Target): string {
+  const n = (v: number): string => (t.on === 'ratio' ? `${v}x` : String(v));
+  const parts: string[] = [];
+  if (t.min !== undefined) parts.push(`≥ ${n(t.min)}`);
+  if (t.max !== undefined) parts.push(`≤ ${n(t.max)}`);
+  return parts.join(', ');
+}
+
+/** 'met', 'missed', or '-' when there is no target or nothing to judge it by. */
+export function targetVerdict(r: MetricRow): 'met' | 'missed' | '-' {
+  const t = r.metric.target;
+  if (!t) return '-';
+  const v = t.on === 'ratio' ? r.ratio : r.ours.median;
+  if (!Number.isFinite(v)) return '-';
+  if (t.min !== undefined && v < t.min) return 'missed';
+  if (t.max !== undefined && v > t.max) return 'missed';
+  return 'met';
 }
 
 export interface MachineInfo {
@@ -77,28 +111,53 @@ export function fmtRatio(r: number): string {
   return Number.isFinite(r) ? `${r.toFixed(2)}x` : '-';
 }
 
-const HEAD = ['metric', 'unit', 'ours median (min-max)', 'native median (min-max)', 'ours/native'];
+const HEAD = ['metric', 'unit', 'ours median (min-max)', 'native median (min-max)', 'ours/native', 'target'];
 
 function cells(r: MetricRow): string[] {
   const better = r.metric.better === 'higher' ? ' ↑' : r.metric.better === 'lower' ? ' ↓' : '';
-  return [r.metric.label, `${r.metric.unit}${better}`, fmtSummary(r.ours), fmtSummary(r.native), fmtRatio(r.ratio)];
+  const t = r.metric.target;
+  const target = t ? `${targetText(t)}: ${targetVerdict(r)}` : '';
+  return [r.metric.label, `${r.metric.unit}${better}`, fmtSummary(r.ours), fmtSummary(r.native), fmtRatio(r.ratio), target];
 }
 
-/** Plain-text table, columns padded to their widest cell (numbers right-aligned). */
+/** Metrics split by group, in order of first appearance (ungrouped ones count as the first group). */
+export function groups(metrics: readonly Metric[]): { name: string; metrics: Metric[] }[] {
+  const out: { name: string; metrics: Metric[] }[] = [];
+  for (const m of metrics) {
+    const name = m.group ?? out[0]?.name ?? '';
+    let g = out.find((x) => x.name === name);
+    if (!g) out.push((g = { name, metrics: [] }));
+    g.metrics.push(m);
+  }
+  return out;
+}
+
+/** Plain-text table, columns padded to their widest cell (numbers right-aligned); a heading line per group. */
 export function formatTable(metrics: readonly Metric[]): string {
-  const body = rows(metrics).map(cells);
-  const all = [HEAD, ...body];
+  const parts = groups(metrics);
+  const body = parts.map((g) => rows(g.metrics).map(cells));
+  const all = [HEAD, ...body.flat()];
   const widths = HEAD.map((_, c) => Math.max(...all.map((r) => [...r[c]!].length)));
   const line = (r: string[]): string =>
-    r.map((cell, c) => (c < 2 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd();
-  return [line(HEAD), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line)].join('\n');
+    r.map((cell, c) => (c < 2 || c === 5 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join('  ').trimEnd();
+  const out = [line(HEAD), widths.map((w) => '-'.repeat(w)).join('  ')];
+  parts.forEach((g, i) => {
+    if (parts.length > 1) out.push(`${i ? '\n' : ''}${g.name}:`);
+    out.push(...body[i]!.map(line));
+  });
+  return out.join('\n');
 }
 
-/** The markdown table alone. */
+/** The markdown table alone (one per group, each under a `### group` heading when there are several). */
 export function markdownTable(metrics: readonly Metric[]): string {
   const esc = (s: string): string => s.replace(/\|/g, '\\|');
-  const out = [`| ${HEAD.join(' | ')} |`, `|${HEAD.map((_, i) => (i < 2 ? '---' : '---:')).join('|')}|`];
-  for (const r of rows(metrics)) out.push(`| ${cells(r).map(esc).join(' | ')} |`);
+  const parts = groups(metrics);
+  const out: string[] = [];
+  for (const g of parts) {
+    if (parts.length > 1) out.push(`${out.length ? '\n' : ''}### ${g.name}`, '');
+    out.push(`| ${HEAD.join(' | ')} |`, `|${HEAD.map((_, i) => (i < 2 || i === 5 ? '---' : '---:')).join('|')}|`);
+    for (const r of rows(g.metrics)) out.push(`| ${cells(r).map(esc).join(' | ')} |`);
+  }
   return out.join('\n');
 }
 
@@ -113,7 +172,8 @@ export function toMarkdown(r: BenchResult): string {
     '',
     markdownTable(r.metrics),
     '',
-    '↑ higher is better, ↓ lower is better. Values are the median over rounds with (min-max); rounds alternate between the two clients.',
+    '↑ higher is better, ↓ lower is better. Values are the median over rounds with (min-max); rounds alternate between the two clients. ' +
+      'Targets are issue 15\'s, judged on the medians (on ours/native, or on our own value where there is no native one).',
     '',
     ...r.notes.map((n) => `- ${n}`),
     '',

@@ -1,6 +1,7 @@
 /**
- * `npm run bench [-- --quick | --help ...]`: vpnproxy's HTTP proxy next to the stock OpenVPN client, against
- * the same lab server (OpenVPN 2.6, AES-256-GCM, UDP), in alternating rounds. Prints a table and writes
+ * `npm run bench [-- --quick | --help ...]`: vpnproxy's HTTP proxy next to the native clients, in alternating
+ * rounds: the stock OpenVPN client against the lab's OpenVPN 2.6 server (AES-256-GCM, UDP), and strongSwan's own
+ * client against the lab's strongSwan 5.9 responder (ESP AES-256-GCM in UDP). Prints a table and writes
  * bench/results/latest.json and latest.md. See bench/README.md for what each number means.
  */
 import { randomBytes } from 'node:crypto';
@@ -10,10 +11,12 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { labPrereqs, startLab, type Lab, type RelayProcess } from '../test/lab/index.js';
 import { BENCH_HELP, parseBenchArgs, type BenchOptions, type Scenario } from './args.js';
-import { checkCli, firstByteThroughProxy, startNative, startOurs, type NativeProc, type OursClient } from './clients.js';
+import { checkCli, firstByteThroughProxy, kernelTcpCounters, oursTcpCounters, type NativeProc, type OursClient } from './clients.js';
+import { measureDataPath } from './datapath.js';
+import { ipsecProtocol, openvpnProtocol, startIpsecResponder, type Protocol } from './protocols.js';
 import { cpuSeconds, installChildCleanup, machineInfo, runCmd, sleep, statusKB } from './proc.js';
 import { formatProfileSummary, summarizeProfile, type CpuProfile, type ProfileSummary } from './profile-summary.js';
-import { formatTable, toMarkdown, type BenchResult, type Metric } from './report.js';
+import { formatTable, toMarkdown, type BenchResult, type Metric, type Target } from './report.js';
 import { cpuSecPerGB, mbitPerSec } from './stats.js';
 
 type Who = 'ours' | 'native';
@@ -29,6 +32,8 @@ interface Side {
   ns: string | undefined;
   /** --proxy for the load generator. */
   proxyUrl: string | undefined;
+  /** The client's TCP segments sent and retransmitted so far (ours: our stack; native: the kernel's in its namespace). */
+  tcp(): Promise<{ out: number; retrans: number }>;
 }
 
 const MB = 1e6;
@@ -40,8 +45,9 @@ function log(msg: string): void {
 class Metrics {
   readonly list: Metric[] = [];
   private byId = new Map<string, Metric>();
-  def(id: string, label: string, unit: string, better: Metric['better'], nativeToo = true): void {
-    const m: Metric = { id, label, unit, better, ours: [], native: nativeToo ? [] : null };
+  constructor(readonly group: string) {}
+  def(id: string, label: string, unit: string, better: Metric['better'], nativeToo = true, target?: Target): void {
+    const m: Metric = { id, label, unit, better, ours: [], native: nativeToo ? [] : null, group: this.group, ...(target ? { target } : {}) };
     this.list.push(m);
     this.byId.set(id, m);
   }
@@ -81,8 +87,13 @@ function makeFile(path: string, bytes: number): void {
   }
 }
 
+/** Issue 15's targets. */
+const AT_LEAST = (min: number): Target => ({ on: 'ratio', min });
+const AT_MOST = (max: number): Target => ({ on: 'ratio', max });
+const VALUE_AT_MOST = (max: number): Target => ({ on: 'value', max });
+
 class Bench {
-  readonly m = new Metrics();
+  readonly m: Metrics;
   readonly notes: string[] = [];
   readonly failures: string[] = [];
   private tmp = join(tmpdir(), `vpnproxy-bench-${process.pid}`);
@@ -91,56 +102,81 @@ class Bench {
   constructor(
     readonly o: BenchOptions,
     readonly lab: Lab,
+    readonly proto: Protocol,
   ) {
     mkdirSync(this.tmp, { recursive: true });
     process.on('exit', () => rmSync(this.tmp, { recursive: true, force: true }));
+    this.m = new Metrics(proto.title);
     const sz = (b: number): string => `${+(b / MB).toFixed(1)} MB`;
     const p = o.parallel;
-    this.m.def('download', `download, 1 connection, ${sz(o.bulkBytes)}`, 'Mbit/s', 'higher');
-    this.m.def('upload', `upload, 1 connection, ${sz(o.bulkBytes)}`, 'Mbit/s', 'higher');
-    this.m.def('pdownload', `download, ${p} connections, ${sz(o.parallelBytes)} total`, 'Mbit/s', 'higher');
-    this.m.def('pupload', `upload, ${p} connections, ${sz(o.parallelBytes)} total`, 'Mbit/s', 'higher');
-    this.m.def('loss', `download at ${+(o.lossRate * 100).toFixed(2)}% loss, ${sz(o.lossBytes)}`, 'Mbit/s', 'higher');
-    this.m.def('cold', 'cold start to first proxied byte', 'ms', 'lower');
-    this.m.def('rps', `${o.rpsBodyBytes} B responses, ${o.rpsConnections} keep-alive conns, rate`, 'req/s', 'higher');
+    // Throughput: OpenVPN at least the native client; IPsec at least 1.5x strongSwan's libipsec client.
+    const fast = AT_LEAST(proto.key === 'ipsec' ? 1.5 : 1.0);
+    this.m.def('download', `download, 1 connection, ${sz(o.bulkBytes)}`, 'Mbit/s', 'higher', true, fast);
+    this.m.def('upload', `upload, 1 connection, ${sz(o.bulkBytes)}`, 'Mbit/s', 'higher', true, fast);
+    this.m.def('pdownload', `download, ${p} connections, ${sz(o.parallelBytes)} total`, 'Mbit/s', 'higher', true, fast);
+    this.m.def('pupload', `upload, ${p} connections, ${sz(o.parallelBytes)} total`, 'Mbit/s', 'higher', true, fast);
+    this.m.def('loss', `download at ${+(o.lossRate * 100).toFixed(2)}% loss, ${sz(o.lossBytes)}`, 'Mbit/s', 'higher', true, fast);
+    this.m.def('cold', 'cold start: process start to first proxied byte', 'ms', 'lower', true, AT_MOST(3));
+    this.m.def('libstart', 'library connect() in a running process to first fetch byte (native: its cold start)', 'ms', 'lower', true, AT_MOST(1));
+    this.m.def('rps', `${o.rpsBodyBytes} B responses, ${o.rpsConnections} keep-alive conns, rate`, 'req/s', 'higher', true, AT_LEAST(1));
     this.m.def('p50', `${o.rpsBodyBytes} B responses, latency p50`, 'ms', 'lower');
-    this.m.def('p99', `${o.rpsBodyBytes} B responses, latency p99`, 'ms', 'lower');
-    this.m.def('rpsErrors', 'load generator errors', 'count', 'zero');
-    this.m.def('holdErrors', `${o.holdConnections} held trickling connections: errors`, 'count', 'zero', false);
+    this.m.def('p99', `${o.rpsBodyBytes} B responses, latency p99`, 'ms', 'lower', true, AT_MOST(1));
+    this.m.def('rpsErrors', 'load generator errors', 'count', 'zero', true, VALUE_AT_MOST(0));
+    this.m.def('holdErrors', `${o.holdConnections} held trickling connections: errors`, 'count', 'zero', false, VALUE_AT_MOST(0));
     this.m.def('holdPeak', `${o.holdConnections} held trickling connections: open at once`, 'count', 'higher', false);
-    this.m.def('holdRss', `${o.holdConnections} held trickling connections: our peak RSS`, 'MB', 'lower', false);
+    this.m.def('holdRss', `${o.holdConnections} held trickling connections: our peak RSS`, 'MB', 'lower', false, VALUE_AT_MOST(150));
     this.m.def('bulkRss', 'our peak RSS after the bulk transfers', 'MB', 'lower', false);
-    this.m.def('cpuDown', 'CPU per GB, download 1 conn (client process)', 's/GB', 'lower');
-    this.m.def('cpuUp', 'CPU per GB, upload 1 conn (client process)', 's/GB', 'lower');
-    this.m.def('cpuPDown', `CPU per GB, download ${p} conns (client process)`, 's/GB', 'lower');
-    this.m.def('cpuPUp', `CPU per GB, upload ${p} conns (client process)`, 's/GB', 'lower');
+    this.m.def('cpuDown', 'CPU per GB, download 1 conn (client process)', 's/GB', 'lower', true, AT_MOST(1));
+    this.m.def('cpuUp', 'CPU per GB, upload 1 conn (client process)', 's/GB', 'lower', true, AT_MOST(1));
+    this.m.def('cpuPDown', `CPU per GB, download ${p} conns (client process)`, 's/GB', 'lower', true, AT_MOST(1));
+    this.m.def('cpuPUp', `CPU per GB, upload ${p} conns (client process)`, 's/GB', 'lower', true, AT_MOST(1));
+    const gw = proto.key === 'ipsec' ? 'responder charon' : 'openvpn server';
+    this.m.def('gwCpuDown', `the gateway's CPU per GB, download 1 conn (${gw}), with each client`, 's/GB', 'lower');
+    this.m.def('gwCpuUp', `the gateway's CPU per GB, upload 1 conn (${gw}), with each client`, 's/GB', 'lower');
+    this.m.def('retransUp', 'TCP segments retransmitted by the client, upload 1 conn', '%', 'lower');
+    this.m.def('retransPUp', `TCP segments retransmitted by the client, upload ${p} conns`, '%', 'lower');
+    this.m.def('soakErrors', `soak, ${sz(o.soakBytes)} mixed in one process: errors`, 'count', 'zero', false, VALUE_AT_MOST(0));
+    this.m.def('soakRss1', 'soak: our RSS after the first GB', 'MB', 'lower', false);
+    this.m.def('soakRssN', 'soak: our RSS after the last GB', 'MB', 'lower', false);
+    this.m.def('soakGrowth', 'soak: RSS growth, first GB to last', '%', 'lower', false, VALUE_AT_MOST(10));
   }
 
   has(s: Scenario): boolean {
     return this.o.only.includes(s);
   }
 
-  fail(what: string): void {
-    this.failures.push(what);
-    log(`FAILED: ${what}`);
+  fail(what: string): undefined {
+    this.failures.push(`${this.proto.key}: ${what}`);
+    log(`${this.proto.key}: FAILED: ${what}`);
+    return undefined;
   }
 
   oursSide(c: OursClient): Side {
-    return { who: 'ours', cpu: () => cpuSeconds(c.pid), curlArgs: ['-x', c.proxyUrl], ns: undefined, proxyUrl: c.proxyUrl };
+    const nan = { out: NaN, retrans: NaN };
+    return {
+      who: 'ours', cpu: () => cpuSeconds(c.pid), curlArgs: ['-x', c.proxyUrl], ns: undefined, proxyUrl: c.proxyUrl,
+      tcp: async () => (c.statusUrl ? oursTcpCounters(c.statusUrl).catch(() => nan) : nan),
+    };
   }
 
   nativeSide(n: NativeProc): Side {
-    return { who: 'native', cpu: () => cpuSeconds(n.pid), curlArgs: [], ns: n.ns, proxyUrl: undefined };
+    return { who: 'native', cpu: () => cpuSeconds(n.pid), curlArgs: [], ns: n.ns, proxyUrl: undefined, tcp: () => kernelTcpCounters(n.ns).catch(() => ({ out: NaN, retrans: NaN })) };
   }
 
   profileName(tag: string): string {
     return `${tag}-${Math.random().toString(16).slice(2, 8)}`;
   }
 
-  async ours(tag: string, port?: number, nodeArgs?: string[]): Promise<OursClient> {
-    const s = this.lab.openvpn!;
-    const profile = await s.clientProfile({ name: `${this.profileName(tag)}.ovpn`, ...(port ? { remote: { host: this.lab.addr.srv, port } } : {}) });
-    return startOurs({ profile, nodeArgs });
+  ours(tag: string, port?: number, nodeArgs?: string[], status = false): Promise<OursClient> {
+    return this.proto.ours(this.profileName(tag), port, nodeArgs, status);
+  }
+
+  native(tag: string, port?: number): Promise<NativeProc> {
+    return this.proto.native(this.profileName(tag), port);
+  }
+
+  log(msg: string): void {
+    log(`${this.proto.key}: ${msg}`);
   }
 
   /** Timeout for moving `bytes` at no less than 4 Mbit/s, at least 60 s. */
@@ -154,7 +190,7 @@ class Bench {
    * bytes / the longest transfer's time_total (curl's own clocks, so process start-up is not counted) and the
    * client process's CPU seconds per GB over the batch; undefined on any failure (recorded).
    */
-  async bulk(side: Side, dir: 'down' | 'up', conns: number, totalBytes: number, label: string): Promise<{ mbps: number; cpuS: number } | undefined> {
+  async bulk(side: Side, dir: 'down' | 'up', conns: number, totalBytes: number, label: string): Promise<{ mbps: number; cpuS: number; gatewayCpuS: number; retransPct: number } | undefined> {
     const each = Math.floor(totalBytes / conns);
     const timeout = this.curlTimeout(totalBytes);
     const args = ['-sS', '--max-time', String(Math.ceil(timeout / 1000)), '-w', '%{json}\n', ...side.curlArgs];
@@ -162,17 +198,23 @@ class Bench {
     const respFiles: string[] = [];
     if (dir === 'up') args.push('-X', 'POST', '-H', 'Expect:', '-H', 'content-type: application/octet-stream');
     for (let i = 0; i < conns; i++) {
-      if (dir === 'down') args.push('-o', '/dev/null', this.lab.web.url(`/bytes/${each}?nohash=1&seed=${i}`));
+      if (dir === 'down') args.push('-o', '/dev/null', this.proto.url(`/bytes/${each}?nohash=1&seed=${i}`));
       else {
-        const f = join(this.tmp, `resp-${i}.json`);
+        const f = join(this.tmp, `resp-${label.replace(/\W+/g, '-')}-${i}.json`);
         rmSync(f, { force: true });
         respFiles.push(f);
-        args.push('-o', f, '-T', this.uploadFile(each), this.lab.web.url(`/upload?i=${i}`));
+        args.push('-o', f, '-T', this.uploadFile(each), this.proto.url(`/upload?i=${i}`));
       }
     }
+    const tcp0 = await side.tcp();
+    const gwPid = this.proto.gatewayPid();
+    const gw0 = gwPid ? cpuSeconds(gwPid) : NaN;
     const cpu0 = side.cpu();
     const r = await runCmd('curl', args, timeout + 10_000, side.ns);
     const cpuS = side.cpu() - cpu0;
+    const gwS = gwPid ? cpuSeconds(gwPid) - gw0 : NaN;
+    const tcp1 = await side.tcp();
+    const retransPct = (100 * (tcp1.retrans - tcp0.retrans)) / Math.max(1, tcp1.out - tcp0.out);
     let infos: CurlJson[];
     try {
       infos = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as CurlJson);
@@ -207,8 +249,9 @@ class Bench {
       }
     }
     const mbps = mbitPerSec(total, longest);
-    log(`${label} ${side.who}: ${mbps.toFixed(1)} Mbit/s, client CPU ${cpuS.toFixed(2)} s (${cpuSecPerGB(cpuS, total).toFixed(2)} s/GB)`);
-    return { mbps, cpuS: cpuSecPerGB(cpuS, total) };
+    this.log(`${label} ${side.who}: ${mbps.toFixed(1)} Mbit/s, client CPU ${cpuS.toFixed(2)} s (${cpuSecPerGB(cpuS, total).toFixed(2)} s/GB), ` +
+      `gateway CPU ${cpuSecPerGB(gwS, total).toFixed(2)} s/GB, TCP retransmitted ${retransPct.toFixed(2)}%`);
+    return { mbps, cpuS: cpuSecPerGB(cpuS, total), gatewayCpuS: cpuSecPerGB(gwS, total), retransPct };
   }
 
   private files = new Map<number, string>();
@@ -231,11 +274,11 @@ class Bench {
   async phaseMain(): Promise<void> {
     const want = (['download', 'upload', 'parallel', 'rps'] as const).filter((s) => this.has(s));
     if (!want.length) return;
-    log('starting our client and the native client');
-    const ours = await this.ours('ours-main');
+    this.log('starting our client and the native client');
+    const ours = await this.ours('ours-main', undefined, undefined, true);
     let native: NativeProc | undefined;
     try {
-      native = await startNative(this.lab, 'native-main');
+      native = await this.native('native-main');
       const sides = { ours: this.oursSide(ours), native: this.nativeSide(native) };
       if (this.has('upload')) this.uploadFile(this.o.bulkBytes);
       if (this.has('parallel')) this.uploadFile(Math.floor(this.o.parallelBytes / this.o.parallel));
@@ -243,13 +286,14 @@ class Bench {
       for (const s of [sides.ours, sides.native]) await this.bulk(s, 'down', 1, 5 * MB, 'warm-up');
       const n = this.o.parallel;
       for (let r = 0; r < this.o.rounds; r++) {
-        log(`round ${r + 1}/${this.o.rounds}`);
+        this.log(`round ${r + 1}/${this.o.rounds}`);
         for (const s of this.order(r, sides.ours, sides.native)) {
           if (this.has('download')) {
             const x = await this.bulk(s, 'down', 1, this.o.bulkBytes, 'download');
             if (x) {
               this.m.add('download', s.who, x.mbps);
               this.m.add('cpuDown', s.who, x.cpuS);
+              this.m.add('gwCpuDown', s.who, x.gatewayCpuS);
             }
           }
         }
@@ -259,6 +303,8 @@ class Bench {
             if (x) {
               this.m.add('upload', s.who, x.mbps);
               this.m.add('cpuUp', s.who, x.cpuS);
+              this.m.add('gwCpuUp', s.who, x.gatewayCpuS);
+              this.m.add('retransUp', s.who, x.retransPct);
             }
           }
         }
@@ -276,6 +322,7 @@ class Bench {
             const x = await this.bulk(s, 'up', n, this.o.parallelBytes, `upload x${n}`);
             if (x) {
               this.m.add('pupload', s.who, x.mbps);
+              this.m.add('retransPUp', s.who, x.retransPct);
               this.m.add('cpuPUp', s.who, x.cpuS);
             }
           }
@@ -291,23 +338,28 @@ class Bench {
     }
   }
 
-  async rps(side: Side): Promise<void> {
+  /** Runs the load generator through `side` for `seconds`; undefined (recorded) if it gave no result. */
+  async loadgen(side: Side, seconds: number): Promise<{ requests: number; errors: number; rps: number; p50Ms: number; p99Ms: number; firstError?: string } | undefined> {
     const o = this.o;
-    const args = ['--import', 'tsx', join(import.meta.dirname, 'loadgen.ts'), '--url', this.lab.web.url(`/bytes/${o.rpsBodyBytes}?nohash=1`),
-      '--connections', String(o.rpsConnections), '--seconds', String(o.rpsSeconds), ...(side.proxyUrl ? ['--proxy', side.proxyUrl] : [])];
-    const r = await runCmd(process.execPath, args, (o.rpsSeconds + 60) * 1000, side.ns);
-    let j: { requests: number; errors: number; rps: number; p50Ms: number; p99Ms: number; firstError?: string };
+    const args = ['--import', 'tsx', join(import.meta.dirname, 'loadgen.ts'), '--url', this.proto.url(`/bytes/${o.rpsBodyBytes}?nohash=1`),
+      '--connections', String(o.rpsConnections), '--seconds', String(seconds), ...(side.proxyUrl ? ['--proxy', side.proxyUrl] : [])];
+    const r = await runCmd(process.execPath, args, (seconds + 60) * 1000, side.ns);
     try {
-      j = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
+      return JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
     } catch {
       this.fail(`load generator ${side.who}: exit ${r.code}: ${r.stderr.trim().slice(-400)}`);
-      return;
+      return undefined;
     }
+  }
+
+  async rps(side: Side): Promise<void> {
+    const j = await this.loadgen(side, this.o.rpsSeconds);
+    if (!j) return;
     this.m.add('rps', side.who, j.rps);
     this.m.add('p50', side.who, j.p50Ms);
     this.m.add('p99', side.who, j.p99Ms);
     this.m.add('rpsErrors', side.who, j.errors);
-    log(`rps ${side.who}: ${j.rps.toFixed(0)} req/s, p50 ${j.p50Ms.toFixed(2)} ms, p99 ${j.p99Ms.toFixed(2)} ms, ${j.errors} errors${j.firstError ? ` (first: ${j.firstError})` : ''}`);
+    this.log(`rps ${side.who}: ${j.rps.toFixed(0)} req/s, p50 ${j.p50Ms.toFixed(2)} ms, p99 ${j.p99Ms.toFixed(2)} ms, ${j.errors} errors${j.firstError ? ` (first: ${j.firstError})` : ''}`);
   }
 
   // ---- phase 2: 1,000 held connections, a fresh client per round (so that its peak RSS is this test's) ----
@@ -319,7 +371,7 @@ class Bench {
       try {
         const baseKB = statusKB(ours.pid, 'VmRSS');
         const proxy = new URL(ours.proxyUrl);
-        const args = ['--import', 'tsx', join(import.meta.dirname, 'hold.ts'), '--proxy', `${proxy.hostname}:${proxy.port}`, '--target', this.lab.web.host,
+        const args = ['--import', 'tsx', join(import.meta.dirname, 'hold.ts'), '--proxy', `${proxy.hostname}:${proxy.port}`, '--target', this.proto.webHost,
           '--connections', String(o.holdConnections), '--bytes', String(o.holdBytes), '--interval', String(o.holdIntervalMs), '--ramp-ms', '1000'];
         const res = await runCmd(process.execPath, args, (o.holdBytes * o.holdIntervalMs) + 120_000);
         const hwmKB = statusKB(ours.pid, 'VmHWM');
@@ -333,7 +385,7 @@ class Bench {
         this.m.add('holdErrors', 'ours', j.errors);
         this.m.add('holdPeak', 'ours', j.peakOpen);
         this.m.add('holdRss', 'ours', hwmKB / 1024);
-        log(`hold: ${j.completed}/${o.holdConnections} completed, ${j.errors} errors, ${j.peakOpen} open at once, RSS ${(baseKB / 1024).toFixed(0)} MB idle -> ${(hwmKB / 1024).toFixed(0)} MB peak, ${j.seconds.toFixed(1)} s` +
+        this.log(`hold: ${j.completed}/${o.holdConnections} completed, ${j.errors} errors, ${j.peakOpen} open at once, RSS ${(baseKB / 1024).toFixed(0)} MB idle -> ${(hwmKB / 1024).toFixed(0)} MB peak, ${j.seconds.toFixed(1)} s` +
           (j.firstErrors.length ? `; first errors: ${j.firstErrors.join(' | ')}` : ''));
         if (r === 0) this.notes.push(`Held connections: our client's RSS when idle after start-up was ${(baseKB / 1024).toFixed(0)} MB.`);
       } finally {
@@ -342,27 +394,30 @@ class Bench {
     }
   }
 
-  // ---- phase 3: cold start, a fresh process of each kind per round ----
+  // ---- phase 3: cold start, a fresh process of each kind per round; and the library's connect() ----
   async phaseCold(): Promise<void> {
     if (!this.has('cold')) return;
-    const url = this.lab.web.url('/healthz');
+    const url = this.proto.url('/healthz');
     for (let r = 0; r < this.o.rounds; r++) {
-      for (const who of this.order<Who>(r, 'ours', 'native')) {
+      for (const who of this.order<Who | 'library'>(r, 'ours', 'native').flatMap((w) => (w === 'ours' ? ['ours', 'library'] as const : [w]))) {
         if (who === 'ours') {
-          const profile = await this.lab.openvpn!.clientProfile({ name: `${this.profileName('ours-cold')}.ovpn` });
-          const c = await startOurs({ profile });
+          const c = await this.ours('ours-cold').catch((e: unknown) => this.fail(`cold start ours: ${(e as Error).message}`));
+          if (!c) continue;
           try {
             const at = await firstByteThroughProxy(c.proxyUrl, url);
             const ms = at - c.spawnedAt;
             this.m.add('cold', 'ours', ms);
-            log(`cold start ours: ready after ${(c.readyAt - c.spawnedAt).toFixed(0)} ms, first byte after ${ms.toFixed(0)} ms`);
+            this.log(`cold start ours: ready after ${(c.readyAt - c.spawnedAt).toFixed(0)} ms, first byte after ${ms.toFixed(0)} ms`);
           } catch (e) {
             this.fail(`cold start ours: ${(e as Error).message}`);
           } finally {
             await c.stop();
           }
+        } else if (who === 'library') {
+          await this.libraryStart();
         } else {
-          const n = await startNative(this.lab, this.profileName('native-cold'));
+          const n = await this.native('native-cold').catch((e: unknown) => this.fail(`cold start native: ${(e as Error).message}`));
+          if (!n) continue;
           try {
             const launched = performance.now();
             const res = await runCmd('curl', ['-sS', '--max-time', '30', '-o', '/dev/null', '-w', '%{json}', url], 40_000, n.ns);
@@ -371,7 +426,8 @@ class Bench {
             // curl's own clock starts after `ip netns exec` and curl have loaded; count only its time to first byte.
             const ms = launched - n.spawnedAt + info.time_starttransfer * 1000;
             this.m.add('cold', 'native', ms);
-            log(`cold start native: up after ${(n.upAt - n.spawnedAt).toFixed(0)} ms, first byte after ${ms.toFixed(0)} ms`);
+            this.m.add('libstart', 'native', ms);
+            this.log(`cold start native: up after ${(n.upAt - n.spawnedAt).toFixed(0)} ms, first byte after ${ms.toFixed(0)} ms`);
           } catch (e) {
             this.fail(`cold start native: ${(e as Error).message}`);
           } finally {
@@ -382,20 +438,41 @@ class Bench {
     }
   }
 
-  // ---- phase 4: single download through the impairment relay (one relay per client, both on srv) ----
+  /**
+   * The library inside a running process (bench/library-start.ts, a fresh Node process that has already loaded
+   * vpnproxy): connect() to the first byte of a fetch through vpn.dispatcher.
+   */
+  async libraryStart(): Promise<void> {
+    const args = await this.proto.oursArgs(this.profileName('ours-lib'));
+    const r = await runCmd(process.execPath, [join(import.meta.dirname, 'library-start.mjs'), '--url', this.proto.url('/healthz'), ...args], 60_000);
+    let j: { ms: number; status: number };
+    try {
+      j = JSON.parse(r.stdout.trim().split('\n').pop() ?? '');
+    } catch {
+      this.fail(`library start: exit ${r.code}: ${r.stderr.trim().slice(-400)}`);
+      return;
+    }
+    if (j.status !== 200) {
+      this.fail(`library start: HTTP ${j.status}`);
+      return;
+    }
+    this.m.add('libstart', 'ours', j.ms);
+    this.log(`library connect() to first byte: ${j.ms.toFixed(0)} ms`);
+  }
+
+  // ---- phase 4: single download through the impairment relay (one relay per client, both on the gateway's host) ----
   async phaseLoss(): Promise<void> {
     if (!this.has('loss')) return;
     const o = this.o;
-    const target = `${this.lab.addr.srv}:${this.lab.openvpn!.port}`;
-    const relayArgs = ['--target', target, '--drop', String(o.lossRate), '--seed', '1'];
+    const relayArgs = ['--target', this.proto.relayTarget, '--drop', String(o.lossRate), '--seed', '1'];
     const relays: RelayProcess[] = [];
     let ours: OursClient | undefined;
     let native: NativeProc | undefined;
     try {
-      relays.push(await this.lab.startRelayIn('srv', 2194, relayArgs));
-      relays.push(await this.lab.startRelayIn('srv', 2195, relayArgs));
+      relays.push(await this.lab.startRelayIn(this.proto.relayHost, 2194, relayArgs));
+      relays.push(await this.lab.startRelayIn(this.proto.relayHost, 2195, relayArgs));
       ours = await this.ours('ours-loss', 2194);
-      native = await startNative(this.lab, 'native-loss', 2195);
+      native = await this.native('native-loss', 2195);
       const sides = { ours: this.oursSide(ours), native: this.nativeSide(native) };
       for (let r = 0; r < o.rounds; r++) {
         for (const s of this.order(r, sides.ours, sides.native)) {
@@ -406,12 +483,55 @@ class Bench {
       const [a, b] = await Promise.all(relays.map((x) => x.stats()));
       const pct = (d: { received: number; dropped: number }): string => `${((100 * d.dropped) / Math.max(1, d.received)).toFixed(2)}%`;
       const per = (d: { up: { received: number }; down: { received: number } }): string => (d.up.received / Math.max(1, d.down.received)).toFixed(2);
-      this.notes.push(`Loss relays dropped: ours down ${pct(a!.down)} up ${pct(a!.up)} of ${a!.down.received}/${a!.up.received} datagrams; ` +
+      this.notes.push(`${this.proto.key} loss relays dropped: ours down ${pct(a!.down)} up ${pct(a!.up)} of ${a!.down.received}/${a!.up.received} datagrams; ` +
         `native down ${pct(b!.down)} up ${pct(b!.up)} of ${b!.down.received}/${b!.up.received}. Upstream datagrams (mostly ACKs) per downstream datagram during the downloads: ours ${per(a!)}, native ${per(b!)}.`);
     } finally {
       await ours?.stop();
       await native?.stop();
       for (const x of relays) await x.stop().catch(() => undefined);
+    }
+  }
+
+  // ---- phase 5: the soak, one process moving soakBytes of bulk both ways with 1 KB requests alongside ----
+  async phaseSoak(): Promise<void> {
+    if (!this.has('soak')) return;
+    const o = this.o;
+    const GB = 1e9;
+    const ours = await this.ours('ours-soak');
+    try {
+      const side = this.oursSide(ours);
+      const half = Math.min(GB / 2, o.soakBytes / 2);
+      let moved = 0;
+      let errors = 0;
+      let nextGb = GB;
+      const rss: number[] = [];
+      while (moved < o.soakBytes) {
+        // A download and an upload at once, with the load generator's 1 KB requests running alongside.
+        const before = this.failures.length;
+        const [d, u, g] = await Promise.all([
+          this.bulk(side, 'down', 1, half, 'soak download'),
+          this.bulk(side, 'up', 1, half, 'soak upload'),
+          this.loadgen(side, 4),
+        ]);
+        errors += (d ? 0 : 1) + (u ? 0 : 1) + (g ? g.errors : 1);
+        if (this.failures.length > before && errors > 20) break;
+        moved += 2 * half + (g ? g.requests * o.rpsBodyBytes : 0);
+        while (moved >= nextGb && nextGb <= o.soakBytes) {
+          rss.push(statusKB(ours.pid, 'VmRSS') / 1024);
+          nextGb += GB;
+        }
+      }
+      if (rss.length === 0) rss.push(statusKB(ours.pid, 'VmRSS') / 1024);
+      const first = rss[0]!;
+      const last = rss[rss.length - 1]!;
+      this.m.add('soakErrors', 'ours', errors);
+      this.m.add('soakRss1', 'ours', first);
+      this.m.add('soakRssN', 'ours', last);
+      this.m.add('soakGrowth', 'ours', (100 * (last - first)) / first);
+      this.notes.push(`Soak (${this.proto.key}): ${(moved / GB).toFixed(1)} GB in one client process; RSS after each GB (MB): ${rss.map((x) => x.toFixed(0)).join(', ')}.`);
+      this.log(`soak: ${(moved / GB).toFixed(1)} GB, ${errors} errors, RSS ${first.toFixed(0)} -> ${last.toFixed(0)} MB`);
+    } finally {
+      await ours.stop();
     }
   }
 
@@ -475,6 +595,23 @@ const METHOD_NOTES = [
   'Held connections: a fresh client per round; bench/hold.ts opens them over 1 s (absolute-form GET /trickle, 1 byte per 500 ms); RSS peak = VmHWM of our client process.',
 ];
 
+/** The data path's cost per packet, ESP next to OpenVPN (bench/datapath.ts), measured before the lab starts. */
+function dataPathMetrics(o: BenchOptions): Metrics {
+  const m = new Metrics('Data path: cost per 1400 B packet on one core, no I/O (AES-256-GCM)');
+  m.def('espSeal', 'ESP: seal (OutboundSa)', 'µs', 'lower', false);
+  m.def('espOpen', 'ESP: open with anti-replay (InboundSa)', 'µs', 'lower', false);
+  m.def('ovpnSeal', 'OpenVPN: encrypt (DataChannelKey, P_DATA_V2)', 'µs', 'lower', false);
+  m.def('ovpnOpen', 'OpenVPN: decrypt with replay check', 'µs', 'lower', false);
+  log(`data path: ${o.datapathPackets} packets per round, ${Math.max(3, o.rounds)} rounds`);
+  for (const r of measureDataPath(o.datapathPackets, Math.max(3, o.rounds))) {
+    m.add('espSeal', 'ours', r.espSealUs);
+    m.add('espOpen', 'ours', r.espOpenUs);
+    m.add('ovpnSeal', 'ours', r.ovpnSealUs);
+    m.add('ovpnOpen', 'ours', r.ovpnOpenUs);
+  }
+  return m;
+}
+
 async function main(): Promise<number> {
   let o: BenchOptions;
   try {
@@ -487,7 +624,7 @@ async function main(): Promise<number> {
     process.stdout.write(BENCH_HELP);
     return 0;
   }
-  const pre = labPrereqs(['openvpn', 'curl']);
+  const pre = labPrereqs(['openvpn', 'curl', ...(o.protocols.includes('ipsec') ? ['strongswan' as const] : [])]);
   if (!pre.ok) {
     process.stderr.write(`bench: cannot run: ${pre.reason}\n`);
     return 2;
@@ -501,28 +638,42 @@ async function main(): Promise<number> {
     process.stderr.write(`bench: ${(e as Error).message}\n`);
     return 2;
   }
-  log(`${o.quick ? 'quick' : 'full'} run, ${o.rounds} round(s)`);
+  log(`${o.quick ? 'quick' : 'full'} run, ${o.rounds} round(s), ${o.protocols.join(' and ')}`);
   const machine = await machineInfo();
   const load = loadavg();
+  const dataPath = o.only.includes('datapath') ? dataPathMetrics(o) : undefined;
   log('starting the lab');
+  const wantIpsec = o.protocols.includes('ipsec');
   const lab = await startLab({ openvpn: { proto: 'udp', dataCiphers: 'AES-256-GCM', extra: ['duplicate-cn'] }, iperf: false });
-  const b = new Bench(o, lab);
-  b.notes.push(`Load average when the run started: ${load.map((x) => x.toFixed(2)).join(' ')} (other work on this ${machine.cores}-core machine skews both clients alike, not necessarily equally).`);
+  const benches: Bench[] = [];
+  const notes = [`Load average when the run started: ${load.map((x) => x.toFixed(2)).join(' ')} (other work on this ${machine.cores}-core machine skews both clients alike, not necessarily equally).`];
   try {
-    await b.phaseMain();
-    await b.phaseHold();
-    await b.phaseCold();
-    await b.phaseLoss();
-    await b.phaseProfile();
-  } catch (e) {
-    b.fail(`aborted: ${(e as Error).stack ?? e}`);
+    if (wantIpsec) await startIpsecResponder(lab);
+    for (const key of o.protocols) {
+      const b = new Bench(o, lab, key === 'openvpn' ? openvpnProtocol(lab) : ipsecProtocol(lab));
+      benches.push(b);
+      try {
+        await b.phaseMain();
+        await b.phaseHold();
+        await b.phaseCold();
+        await b.phaseLoss();
+        // One soak (the issue's 10 GB) is enough: it watches our process, whichever protocol carries it.
+        if (key === o.protocols[0]) await b.phaseSoak();
+        if (key === 'openvpn') await b.phaseProfile();
+      } catch (e) {
+        b.fail(`aborted: ${(e as Error).stack ?? e}`);
+      }
+    }
   } finally {
     await lab.stop().catch((e: unknown) => log(`lab teardown: ${(e as Error).message}`));
   }
-  b.notes.push(`Load average when the run ended: ${loadavg().map((x) => x.toFixed(2)).join(' ')}.`);
-  const res = b.result(startedAt, t0, machine);
-  res.notes.unshift(...METHOD_NOTES);
-  for (const f of b.failures) res.notes.push(`FAILURE: ${f.split('\n')[0]}`);
+  notes.push(`Load average when the run ended: ${loadavg().map((x) => x.toFixed(2)).join(' ')}.`);
+  const failures = benches.flatMap((b) => b.failures);
+  const res = benches[0]!.result(startedAt, t0, machine);
+  res.oursMode = benches.map((b) => b.proto.oursMode).join('; ');
+  res.metrics = [...benches.flatMap((b) => b.m.used()), ...(dataPath ? dataPath.used() : [])];
+  res.notes = [...METHOD_NOTES, ...benches.flatMap((b) => b.notes), ...notes, ...failures.map((f) => `FAILURE: ${f.split('\n')[0]}`)];
+  res.failures = failures;
   process.stdout.write(`\n${formatTable(res.metrics)}\n\n`);
   for (const [k, v] of Object.entries(res.profile ?? {})) process.stdout.write(`single ${k}:\n${formatProfileSummary(v)}\n\n`);
   if (o.outDir) {
@@ -533,9 +684,9 @@ async function main(): Promise<number> {
     writeFileSync(join(o.outDir, 'latest.md'), md);
     log(`wrote ${join(o.outDir, 'latest.json')} and latest.md`);
   }
-  log(`done in ${res.durationS.toFixed(0)} s${b.failures.length ? `, ${b.failures.length} failure(s)` : ''}`);
+  log(`done in ${res.durationS.toFixed(0)} s${failures.length ? `, ${failures.length} failure(s)` : ''}`);
   await sleep(0);
-  return b.failures.length ? 1 : 0;
+  return failures.length ? 1 : 0;
 }
 
 main().then(

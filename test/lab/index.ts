@@ -14,6 +14,7 @@ export {
 } from './openvpn.js';
 export { NativeClient, type NativeClientOptions, type CurlResult } from './native.js';
 export { StrongSwanResponder, type StrongSwanOptions } from './strongswan.js';
+export { StrongSwanClient, type StrongSwanClientOptions } from './strongswan-client.js';
 export {
   EspGateway,
   ESP_SUITES,

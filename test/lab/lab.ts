@@ -22,6 +22,7 @@ import { createPki, type LabPki } from './pki.js';
 import { OpenVpnServer, type ClientProfileOptions, type OpenVpnServerOptions } from './openvpn.js';
 import { NativeClient, type NativeClientOptions } from './native.js';
 import { StrongSwanResponder, type StrongSwanOptions } from './strongswan.js';
+import { StrongSwanClient, type StrongSwanClientOptions } from './strongswan-client.js';
 import { ImpairRelay, type RelayCounters, type RelayOptions } from './impair.js';
 import { assertLabPrereqs, labPrereqs, type LabFeature } from './prereqs.js';
 import { BIG_NAME, LAB_DOMAIN, WEB_NAME, bigAddresses, dnsmasqArgs } from './dns.js';
@@ -137,6 +138,7 @@ export class Lab {
   /** The stock client, once started. */
   native?: NativeClient;
   strongswan?: StrongSwanResponder;
+  private swClients: StrongSwanClient[] = [];
   /** The last ESP gateway started (see startEspGateway). */
   espGateway?: EspGateway;
   private espGateways: EspGateway[] = [];
@@ -265,6 +267,20 @@ export class Lab {
     this.strongswan = s;
     await s.start();
     return s;
+  }
+
+  /**
+   * Starts strongSwan's own client (a second charon, kernel-libipsec) in the nat namespace and initiates to the
+   * running responder; resolves once its CHILD_SA is up. One at a time (each owns the namespace's `ipsec0`).
+   * Stopped with the lab.
+   */
+  async startStrongSwanClient(name: string, opts: StrongSwanClientOptions = {}): Promise<StrongSwanClient> {
+    if (!this.strongswan?.running) throw new LabError('start the strongSwan responder first');
+    if (this.swClients.some((c) => c.running)) throw new LabError('a strongSwan client is already running in nat');
+    const c = new StrongSwanClient(this.ns.nat, join(this.dir, name), this.strongswan, opts);
+    this.swClients.push(c);
+    await c.start();
+    return c;
   }
 
   /**
@@ -419,6 +435,7 @@ export class Lab {
       await Promise.all([
         ...this.servers.map((s) => s.stop(2000).catch(() => undefined)),
         this.strongswan?.stop(2000).catch(() => undefined),
+        ...this.swClients.map((c) => c.stop(2000).catch(() => undefined)),
         ...this.espGateways.map((g) => g.stop(2000).catch(() => undefined)),
         ...this.daemons.map((d) => d.stop(2000).catch(() => undefined)),
       ]);

@@ -110,50 +110,14 @@ export class StrongSwanResponder {
       await mkdir(join(this.dir, 'x509ca'), { recursive: true });
       for (const [i, c] of o.caCerts.entries()) await copyFile(c, join(this.dir, 'x509ca', `ca-${i + 1}.crt`));
     }
-    await writeFile(
-      this.confFile,
-      `charon {
-  load = ${PLUGINS}
-${o.charon ?? ''}
-  plugins {
-    vici {
-      socket = ${this.uri}
-    }
-    openssl {
-      load_legacy = yes
-    }
-  }
-  filelog {
-    lab {
-      path = ${this.logFile}
-      time_format = %T
-      default = 1
-      ike = ${lvl}
-      chd = ${lvl}
-      cfg = ${lvl}
-      net = 1
-      esp = 1
-      knl = 1
-      enc = 1
-      flush_line = yes
-      append = yes
-    }
-  }
-  syslog {
-    daemon {
-      default = -1
-    }
-  }
-}
-`,
-    );
+    await writeFile(this.confFile, charonConf({ uri: this.uri, logFile: this.logFile, logLevel: lvl, extra: o.charon }));
     const [pool] = this.addr.ipsecPool.split('/');
     await writeFile(
       this.swanctlFile,
       `connections {
   ${this.connName} {
     version = 2
-    local_addrs = ${this.addr.ike}
+    local_addrs = ${this.addr.ike}, ${this.addr.ikeNatSide}
     proposals = ${o.proposals ?? 'aes128-sha256-modp2048, aes256gcm16-prfsha256-x25519, aes128-sha256-ecp256'}
     encap = ${o.encap === false ? 'no' : 'yes'}
     pools = labpool${o.ipv6 ? ', labpool6' : ''}
@@ -212,33 +176,7 @@ ${o.extraSecrets ?? ''}
   /** Starts charon, waits for its vici socket, loads the config. */
   async start(): Promise<this> {
     await this.writeConfig();
-    const timeoutMs = this.options.timeoutMs ?? 15_000;
-    // Own mount namespace: a tmpfs on /run for /run/charon.pid, with our directory moved back on top of it so
-    // the vici socket and the log stay visible from the root namespace.
-    const script =
-      'set -e; d="$1"; mount --bind "$d" /mnt; mount -t tmpfs -o mode=0755 none /run; mkdir -p "$d"; ' +
-      'mount --move /mnt "$d"; exec /usr/lib/ipsec/charon';
-    this.daemon = new Daemon({
-      ns: this.ns,
-      cmd: 'unshare',
-      args: ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', this.dir],
-      outFile: join(this.dir, 'charon.out'),
-      env: { ...process.env, STRONGSWAN_CONF: this.confFile },
-    });
-    const d = this.daemon;
-    await waitFor(
-      'charon vici socket',
-      async () => {
-        if (!d.running) throw new LabError(`charon ${d.status} during start-up:\n${tail(d.output() + this.log(), 30)}`);
-        if (!existsSync(join(this.dir, 'charon.vici'))) return false;
-        return (await this.swanctl(['--stats'], true)).code === 0;
-      },
-      timeoutMs,
-      50,
-    ).catch(async (e: unknown) => {
-      await d.stop(1000);
-      throw e;
-    });
+    this.daemon = await startCharon(this.ns, this.dir, this.confFile, this.uri, this.options.timeoutMs ?? 15_000);
     const r = await this.swanctl(['--load-all', '--file', this.swanctlFile]);
     if (!r.stdout.includes(`loaded connection '${this.connName}'`)) {
       throw new LabError(`swanctl --load-all did not load ${this.connName}:\n${r.stdout}${r.stderr}`);
@@ -249,7 +187,7 @@ ${o.extraSecrets ?? ''}
 
   /** Runs `swanctl ARGS --uri <ours>` (throws on failure unless allowFail). */
   swanctl(args: readonly string[], allowFail = false): Promise<RunResult> {
-    return run('swanctl', [...args, '--uri', this.uri], { timeoutMs: 10_000, allowFail });
+    return swanctl(this.uri, args, allowFail);
   }
 
   /** `swanctl --list-conns` output. */
@@ -264,6 +202,11 @@ ${o.extraSecrets ?? ''}
 
   get running(): boolean {
     return this.daemon?.running ?? false;
+  }
+
+  /** charon's pid (its CPU time includes kernel-libipsec's ESP work). */
+  get pid(): number | undefined {
+    return this.daemon?.pid;
   }
 
   /** `swanctl --rekey --child NAME` (default the connection's child `net`) from the gateway's side. */
@@ -297,4 +240,82 @@ ${o.extraSecrets ?? ''}
   log(): string {
     return existsSync(this.logFile) ? readFileSync(this.logFile, 'utf8') : '';
   }
+}
+
+/** strongswan.conf for one charon of the lab: the plugin list, a vici socket at `uri`, a file log. */
+export function charonConf(o: { uri: string; logFile: string; logLevel: number; extra?: string }): string {
+  const lvl = o.logLevel;
+  return `charon {
+  load = ${PLUGINS}
+${o.extra ?? ''}
+  plugins {
+    vici {
+      socket = ${o.uri}
+    }
+    openssl {
+      load_legacy = yes
+    }
+  }
+  filelog {
+    lab {
+      path = ${o.logFile}
+      time_format = %T
+      default = 1
+      ike = ${lvl}
+      chd = ${lvl}
+      cfg = ${lvl}
+      net = 1
+      esp = 1
+      knl = 1
+      enc = 1
+      flush_line = yes
+      append = yes
+    }
+  }
+  syslog {
+    daemon {
+      default = -1
+    }
+  }
+}
+`;
+}
+
+/** Runs `swanctl ARGS --uri URI` (throws on failure unless allowFail). */
+export function swanctl(uri: string, args: readonly string[], allowFail = false, timeoutMs = 10_000): Promise<RunResult> {
+  return run('swanctl', [...args, '--uri', uri], { timeoutMs, allowFail });
+}
+
+/**
+ * Starts charon in namespace `ns` with STRONGSWAN_CONF = confFile and waits until swanctl answers on `uri`.
+ * Own mount namespace: a tmpfs on /run for /run/charon.pid, with `dir` moved back on top of it so that the vici
+ * socket and the log stay visible from the root namespace. `unshare`, `sh` and `ip netns exec` all exec, so the
+ * daemon's pid is charon's.
+ */
+export async function startCharon(ns: string, dir: string, confFile: string, uri: string, timeoutMs: number): Promise<Daemon> {
+  const script =
+    'set -e; d="$1"; mount --bind "$d" /mnt; mount -t tmpfs -o mode=0755 none /run; mkdir -p "$d"; ' +
+    'mount --move /mnt "$d"; exec /usr/lib/ipsec/charon';
+  const d = new Daemon({
+    ns,
+    cmd: 'unshare',
+    args: ['-m', '--propagation', 'private', 'sh', '-c', script, 'sh', dir],
+    outFile: join(dir, 'charon.out'),
+    env: { ...process.env, STRONGSWAN_CONF: confFile },
+  });
+  const vici = uri.replace(/^unix:\/\//, '');
+  await waitFor(
+    'charon vici socket',
+    async () => {
+      if (!d.running) throw new LabError(`charon ${d.status} during start-up:\n${tail(d.output(), 30)}`);
+      if (!existsSync(vici)) return false;
+      return (await swanctl(uri, ['--stats'], true)).code === 0;
+    },
+    timeoutMs,
+    20,
+  ).catch(async (e: unknown) => {
+    await d.stop(1000);
+    throw e;
+  });
+  return d;
 }

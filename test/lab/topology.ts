@@ -7,6 +7,8 @@
  *                            10.B.3.1 ── 10.B.3.2  nat  (stock openvpn client, the native baseline)
  *     10.B.4.1 ── 10.B.4.2  ike  (strongSwan charon; ip_forward=1)
  *                            10.B.5.1 ── 10.B.5.2  web  (same host, its IPsec-side address)
+ *                            10.B.11.1 ── 10.B.11.2 nat (same host; the stock strongSwan client, the
+ *                                                        IPsec baseline of the benchmark)
  *     10.B.8.1 ── 10.B.8.2  esp  (scapy ESP-in-UDP gateway, manual SAs; ip_forward=1; TUN 10.B.7.1/24)
  *                            10.B.10.1 ── 10.B.10.2 web (same host; esp routes 10.B.5.0/24 through it)
  *
@@ -17,7 +19,7 @@
  * The root namespace gets `unreachable 10.B.0.0/16` so that nothing but the connected /24s (to srv, ike, esp)
  * can be reached from it (no leaks to a default route); `web` routes replies to the OpenVPN client subnets
  * (10.8.0.0/16) via srv, to the IPsec pool (10.B.6.0/24) via ike and to the manual-SA ESP pool (10.B.7.0/24)
- * via esp; `nat` has only its connected /24, so `web` is reachable from there only through the tunnel.
+ * via esp; `nat` has only its connected /24s, so `web` is reachable from there only through a tunnel.
  */
 import { run } from './exec.js';
 import { namePrefix, slotOctet } from './state.js';
@@ -47,6 +49,10 @@ export interface LabAddresses {
   /** charon's address as seen from the root namespace. */
   ike: string;
   ikeWebSide: string;
+  /** charon's address as seen from nat (the stock strongSwan client's `remote_addrs`, for the benchmark). */
+  ikeNatSide: string;
+  /** nat's end of the nat–ike link. */
+  natToIke: string;
   /** The web host's address behind strongSwan (reachable only through IPsec). */
   webIpsec: string;
   /** CIDR behind strongSwan (the responder's local_ts). */
@@ -101,6 +107,8 @@ export function labAddresses(slot: number): LabAddresses {
     rootToIke: `10.${b}.4.1`,
     ike: `10.${b}.4.2`,
     ikeWebSide: `10.${b}.5.1`,
+    ikeNatSide: `10.${b}.11.1`,
+    natToIke: `10.${b}.11.2`,
     webIpsec: `10.${b}.5.2`,
     webIpsecNet: `10.${b}.5.0/24`,
     ipsecPool: `10.${b}.6.0/24`,
@@ -165,6 +173,7 @@ export async function buildTopology(runId: string, slot: number): Promise<void> 
     link(ns.srv, `${p}-sn`, a.srvNatSide, ns.nat, `${p}-ns`, a.nat),
     link(undefined, `${p}-ri`, a.rootToIke, ns.ike, `${p}-ir`, a.ike),
     link(ns.ike, `${p}-iw`, a.ikeWebSide, ns.web, `${p}-wi`, a.webIpsec),
+    link(ns.ike, `${p}-in`, a.ikeNatSide, ns.nat, `${p}-ni`, a.natToIke),
     link(undefined, `${p}-re`, a.rootToEsp, ns.esp, `${p}-er`, a.esp),
     link(ns.esp, `${p}-ew`, a.espWebSide, ns.web, `${p}-we`, a.webEspSide),
   ]);

@@ -1,9 +1,9 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { defaultOptions, parseBenchArgs, SCENARIOS } from '../../../bench/args.js';
+import { BENCH_PROTOCOLS, defaultOptions, parseBenchArgs, SCENARIOS } from '../../../bench/args.js';
 import { formatProfileSummary, summarizeProfile, type CpuProfile } from '../../../bench/profile-summary.js';
 import { parseReadyLine } from '../../../bench/ready-line.js';
-import { fmt, fmtSummary, formatTable, markdownTable, toMarkdown, type BenchResult, type Metric } from '../../../bench/report.js';
+import { fmt, fmtSummary, formatTable, groups, markdownTable, rows, targetText, targetVerdict, toMarkdown, type BenchResult, type Metric } from '../../../bench/report.js';
 import { cpuSecPerGB, mbitPerSec, median, percentile, ratio, summarize } from '../../../bench/stats.js';
 
 describe('bench statistics', () => {
@@ -45,6 +45,8 @@ describe('bench arguments', () => {
     assert.equal(full.bulkBytes, 200e6);
     assert.equal(full.holdConnections, 1000);
     assert.deepEqual(full.only, [...SCENARIOS]);
+    assert.deepEqual(full.protocols, [...BENCH_PROTOCOLS]);
+    assert.equal(full.soakBytes, 10e9, 'the soak moves 10 GB');
     assert.equal(full.outDir, 'bench/results');
     const q = parseBenchArgs(['--quick']);
     assert.equal(q.quick, true);
@@ -60,6 +62,10 @@ describe('bench arguments', () => {
     assert.equal(o.lossBytes, 10e6);
     assert.deepEqual(o.only, ['download', 'cold']);
     assert.equal(o.outDir, undefined);
+    const p = parseBenchArgs(['--protocols', 'ipsec', '--soak-size', '2.5', '--only', 'soak,datapath']);
+    assert.deepEqual(p.protocols, ['ipsec']);
+    assert.equal(p.soakBytes, 2.5e9);
+    assert.deepEqual(p.only, ['soak', 'datapath']);
     assert.equal(parseBenchArgs(['--help']).help, true);
   });
 
@@ -69,6 +75,7 @@ describe('bench arguments', () => {
     assert.throws(() => parseBenchArgs(['--only', 'download,bogus']), /unknown scenario bogus/);
     assert.throws(() => parseBenchArgs(['--frobnicate']), /unknown option --frobnicate/);
     assert.throws(() => parseBenchArgs(['--loss', '0.9']), /--loss/);
+    assert.throws(() => parseBenchArgs(['--protocols', 'openvpn,wireguard']), /unknown protocol wireguard/);
   });
 });
 
@@ -104,7 +111,7 @@ describe('bench report', () => {
   test('table: aligned columns, medians with ranges, ratio of medians', () => {
     const t = formatTable(metrics).split('\n');
     assert.equal(t.length, 4);
-    assert.match(t[0]!, /^metric\s+unit\s+ours median \(min-max\)\s+native median \(min-max\)\s+ours\/native$/);
+    assert.match(t[0]!, /^metric\s+unit\s+ours median \(min-max\)\s+native median \(min-max\)\s+ours\/native\s+target$/);
     assert.match(t[2]!, /download, 1 connection\s+Mbit\/s ↑\s+310 \(300-320\)\s+600 \(580-620\)\s+0\.52x$/);
     assert.match(t[3]!, /held \| errors\s+count\s+0\s+-\s+-$/);
     // every row as wide as the header up to the last column
@@ -124,6 +131,41 @@ describe('bench report', () => {
     const doc = toMarkdown(r);
     assert.match(doc, /Test CPU, 2 cores, 3\.8 GB, Linux 6\.1, Node 20\.20\.2, OpenVPN 2\.6\.14/);
     assert.match(doc, /^- a note$/m);
+  });
+});
+
+describe('bench targets and groups', () => {
+  const m = (over: Partial<Metric>): Metric => ({ id: 'x', label: 'x', unit: 'u', better: 'higher', ours: [2], native: [1], ...over });
+
+  test('a ratio target is judged on ours/native medians, a value target on our median', () => {
+    const [atLeast, atMost, value, noNative] = rows([
+      m({ target: { on: 'ratio', min: 1.5 }, ours: [3, 2.9, 3.1], native: [2, 2, 2] }),
+      m({ target: { on: 'ratio', max: 1 }, ours: [2], native: [1] }),
+      m({ target: { on: 'value', max: 150 }, ours: [151], native: null }),
+      m({ target: { on: 'ratio', min: 1 }, native: null }),
+    ]);
+    assert.equal(targetVerdict(atLeast!), 'met', '1.5x is at least 1.5x');
+    assert.equal(targetVerdict(atMost!), 'missed');
+    assert.equal(targetVerdict(value!), 'missed');
+    assert.equal(targetVerdict(noNative!), '-', 'nothing to judge a ratio by');
+    assert.equal(targetVerdict(rows([m({})])[0]!), '-');
+    assert.equal(targetText({ on: 'ratio', min: 1 }), '≥ 1x');
+    assert.equal(targetText({ on: 'value', max: 10 }), '≤ 10');
+  });
+
+  test('tables split by group, in order, with the verdict in the last column', () => {
+    const list = [
+      m({ label: 'a', group: 'OpenVPN', target: { on: 'ratio', min: 1 } }),
+      m({ label: 'b', group: 'IPsec' }),
+      m({ label: 'c', group: 'OpenVPN' }),
+    ];
+    assert.deepEqual(groups(list).map((g) => [g.name, g.metrics.map((x) => x.label).join('')]), [['OpenVPN', 'ac'], ['IPsec', 'b']]);
+    const t = formatTable(list);
+    assert.ok(t.indexOf('OpenVPN:') < t.indexOf('IPsec:'));
+    assert.match(t, /^a\s.*2\.00x\s+≥ 1x: met$/m);
+    const md = markdownTable(list);
+    assert.match(md, /### OpenVPN[\s\S]*\| a \|[\s\S]*\| c \|[\s\S]*### IPsec[\s\S]*\| b \|/);
+    assert.doesNotMatch(markdownTable([list[0]!]), /###/, 'one group: no heading');
   });
 });
 
