@@ -3,7 +3,8 @@
  * links IPv6 addresses; an OpenVPN 2.6 server listens with `proto udp6` / `proto tcp6-server` and strongSwan 5.9
  * has its IPv6 address in local_addrs. Our client reaches them at those addresses: OpenVPN with
  * `remote <srv6> PORT udp6` and with `proto tcp6-client`, IPsec with `remote_addrs = <ike6>` in swanctl.conf and
- * with `--server [ike6]` (IKE on UDP 500, then IKE and ESP-in-UDP on 4500 with strongSwan's `encap = yes`).
+ * with `--server [ike6]` (IKE on UDP 500, then IKE and ESP-in-UDP on 4500 with strongSwan's `encap = yes`; or
+ * `[ike6]:4500` from the start).
  * Each one pings through the tunnel and fetches a byte-exact body through the HTTP proxy, and the peer's own log
  * shows that it talked to our IPv6 address.
  */
@@ -160,11 +161,11 @@ secrets {
     }
   });
 
-  test('IPsec quick form `--server [ike6]` and `--server <ike6>`: ping and a byte-exact body over IPv6', async () => {
+  test('IPsec quick form `--server [ike6]`, `--server <ike6>` and `--server [ike6]:4500` (IKE begun on 4500): ping and a byte-exact body over IPv6', async () => {
     const ss = lab.strongswan!;
     const psk = join(tmp, 'psk.txt');
     await writeFile(psk, ss.psk);
-    for (const server of [`[${lab.addr.ike6}]`, lab.addr.ike6]) {
+    for (const server of [`[${lab.addr.ike6}]`, lab.addr.ike6, `[${lab.addr.ike6}]:4500`]) {
       const flags = ['--server', server, '--id', ss.remoteId, '--remote-id', ss.localId, '--psk-file', psk];
       const cli = await proveTunnel(['ipsec', ...flags, '--http-proxy', '127.0.0.1:0', '--socks-proxy', 'off'], ['ipsec', ...flags], lab.web.ipsecHost, () => ss.log());
       try {
