@@ -31,6 +31,7 @@ import { SystemClock, type Clock } from './util/clock.js';
 import { silentLogger, type Logger } from './util/log.js';
 import { IpProtocol } from './wire/ipv4.js';
 import { ipv6InPrefix, parseIpv6Address, parseIpv6Cidr } from './wire/ipv6.js';
+import { hostPort } from './util/host-port.js';
 
 export type { TunnelState } from './proxy/status.js';
 
@@ -247,7 +248,7 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
     return {
       state: this.stateValue,
       protocol: this.opts.backend.protocol,
-      server: info ? `${info.server.host}:${info.server.port}/${info.server.proto}` : undefined,
+      server: info ? `${hostPort(info.server.host, info.server.port)}/${info.server.proto}` : undefined,
       address: info?.link.address,
       cipher: info?.cipher,
       connectedSince: this.upSince,

@@ -11,9 +11,10 @@ import type { Logger } from '../util/log.js';
 import type { VpnCommand } from './args.js';
 import { startListeners, type RunningListeners } from './listeners.js';
 import { pingLoop } from './ping.js';
+import { hostPort } from '../util/host-port.js';
 
 const describeTunnel = (info: SessionInfo): string =>
-  `via ${info.server.host}:${info.server.port}/${info.server.proto}: address ${info.link.address}, cipher ${info.cipher}${info.security ? `, ${info.security}` : ''}`;
+  `via ${hostPort(info.server.host, info.server.port)}/${info.server.proto}: address ${info.link.address}, cipher ${info.cipher}${info.security ? `, ${info.security}` : ''}`;
 
 /** Starts the tunnel; resolves undefined when `signal` aborted first, throws CONNECT_TIMEOUT or the VPN error. */
 async function bringUp(tunnel: VpnTunnel, cmd: VpnCommand, signal: AbortSignal): Promise<SessionInfo | undefined> {

@@ -18,6 +18,7 @@ import { silentLogger, type Logger } from '../util/log.js';
 import type { ManualConnection, ManualSa } from './config.js';
 import { EspPath, hex32, noTrafficStats } from './esp-path.js';
 import { InboundSa, OutboundSa, innerMtu } from './esp-sa.js';
+import { hostPort } from '../util/host-port.js';
 
 /** What an ESP session is once up (the protocol's own view; SessionInfo is the neutral one). */
 export interface EspConnectedInfo {
@@ -82,7 +83,7 @@ export class ManualEspSession extends SessionBase<EspConnectedInfo> {
 
   protected async run(): Promise<void> {
     const r = this.remote;
-    this.log.info(`ESP in UDP to ${r.host}:${r.port} (manual SAs, out ${hex32(this.conn.out.spi)} ${this.conn.out.suite.name}, in ${hex32(this.conn.in.spi)})`);
+    this.log.info(`ESP in UDP to ${hostPort(r.host, r.port)} (manual SAs, out ${hex32(this.conn.out.spi)} ${this.conn.out.suite.name}, in ${hex32(this.conn.in.spi)})`);
     const t = this.opts.createTransport('udp', { host: r.host, port: r.port });
     this.transport = t;
     t.on('packet', (p) => {
@@ -94,7 +95,7 @@ export class ManualEspSession extends SessionBase<EspConnectedInfo> {
       if ((e as { fatal?: boolean }).fatal === false) {
         if (this.path) this.path.countSendError();
         else this.earlySendErrors++;
-        this.log.warn(`toward ${r.host}:${r.port}: ${e.message}`);
+        this.log.warn(`toward ${hostPort(r.host, r.port)}: ${e.message}`);
         return;
       }
       this.fail('transport-error', e instanceof VpnError ? e : new VpnError('TRANSPORT_ERROR', e.message));
@@ -161,7 +162,7 @@ export class ManualEspSession extends SessionBase<EspConnectedInfo> {
       security: 'ESP in UDP, manual keys',
       details: { mode: 'manual', connection: this.conn.name, spiOut: hex32(this.conn.out.spi), spiIn: hex32(this.conn.in.spi), esn: this.conn.out.esn },
     };
-    this.log.info(`up: ${this.conn.vip} via ${r.host}:${r.port}, routes ${routes.join(', ') || 'none'}, mtu ${this.mtu_}`);
+    this.log.info(`up: ${this.conn.vip} via ${hostPort(r.host, r.port)}, routes ${routes.join(', ') || 'none'}, mtu ${this.mtu_}`);
     this.markUp(info, link, neutral);
     path.start();
   }

@@ -19,6 +19,7 @@ import type { Transport, TransportOptions } from '../transport/types.js';
 import { SystemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import { IdType } from '../wire/ike-constants.js';
+import { hostPort } from '../util/host-port.js';
 import { classifyUdp4500, withNonEspMarker } from '../wire/esp.js';
 import { EspPath, hex32, noTrafficStats } from './esp-path.js';
 import { InboundSa, MIN_ESP_REPLAY_WINDOW, OutboundSa, innerMtu, type EspSelectors } from './esp-sa.js';
@@ -108,13 +109,14 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
     const r = this.opts.remote;
     const p = this.plan;
     try {
-      this.address = isIP(r.host) ? r.host : (await lookup(r.host, { family: 4 })).address;
+      // either family: the gateway may be reachable over IPv6 only (IKE and ESP-in-UDP work the same over both)
+      this.address = isIP(r.host) ? r.host : (await lookup(r.host)).address;
     } catch (e) {
       this.fail('transport-error', new VpnError('DNS_ERROR', `cannot resolve the gateway ${r.host}: ${(e as Error).message}`));
       return;
     }
     if (this.state !== 'connecting') return;
-    this.log.info(`IKEv2 to ${r.host}${this.address !== r.host ? ` (${this.address})` : ''}:${this.port}, connection ${p.connection.name}, ${p.pskName}`);
+    this.log.info(`IKEv2 to ${this.address !== r.host ? `${r.host} (${hostPort(this.address, this.port)})` : hostPort(this.address, this.port)}, connection ${p.connection.name}, ${p.pskName}`);
     if (!(await this.openTransport(this.port))) return;
     const local = p.localId ?? this.localAddressId();
     const v6 = { ipv6: p.vip6 !== undefined, ...(p.vip6 !== undefined ? { dynamicAddress6: p.vip6 } : {}) };
@@ -153,6 +155,7 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
 
   private localAddressId() {
     const a = this.transport?.localAddress;
+    if (a && isIP(a) === 6 && a !== '::') return { type: IdType.IPV6_ADDR, data: addressBytes(a) };
     const addr = a && isIP(a) === 4 && a !== '0.0.0.0' ? a : '0.0.0.0';
     return { type: IdType.IPV4_ADDR, data: addressBytes(addr) };
   }
@@ -187,10 +190,10 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
   private onSoftError(e: Error): void {
     this.sendErrors++;
     this.path?.countSendError();
-    this.log.warn(`toward ${this.address}:${this.port}: ${e.message}`);
+    this.log.warn(`toward ${hostPort(this.address, this.port)}: ${e.message}`);
     if (this.state === 'connecting' && !this.answered && ++this.refusals >= UNREACHABLE_AFTER) {
       const code = e instanceof VpnError && (e.code === 'CONN_REFUSED' || e.code === 'HOST_UNREACHABLE') ? e.code : 'HOST_UNREACHABLE';
-      this.fail('transport-error', new VpnError(code, `the gateway ${this.address}:${this.port} is unreachable: ${e.message} (${this.refusals} times, no IKE answer)`));
+      this.fail('transport-error', new VpnError(code, `the gateway ${hostPort(this.address, this.port)} is unreachable: ${e.message} (${this.refusals} times, no IKE answer)`));
     }
   }
 
@@ -274,7 +277,7 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
     this.port = NAT_T_PORT;
     this.initiator?.setPeerPort(NAT_T_PORT);
     this.queued = [];
-    this.log.debug(`moving to ${this.address}:${NAT_T_PORT} (NAT traversal, non-ESP marker)`);
+    this.log.debug(`moving to ${hostPort(this.address, NAT_T_PORT)} (NAT traversal, non-ESP marker)`);
     void this.openTransport(NAT_T_PORT).then((ok) => {
       const q = this.queued ?? [];
       this.queued = undefined;
@@ -379,7 +382,7 @@ export class IkeSession extends SessionBase<IkeConnectedInfo> {
     const neutral: SessionInfo = { protocol: 'ipsec', server: remote, link, cipher: c.suite.name, security: `IKEv2 ${this.plan.authMethod === 'psk' ? 'PSK' : this.plan.authMethod}, ${sa.suite.text}`, details };
     const info: IkeConnectedInfo = { connection: this.plan.connection.name, vip, spiOut: c.spiOut, spiIn: c.spiIn, suite: c.suite.name, remote, ikeSpiI: sa.spiI, ikeSpiR: sa.spiR, proposal: sa.suite.text };
     this.log.info(
-      `up: ${vip}${vip6 ? ` ${vip6}/${sa.cp.prefix6 ?? 128}` : ''} via ${this.address}:${this.port}, routes ${[...routes, ...routes6].join(', ') || 'none'}, dns ${[...sa.cp.dns, ...sa.cp.dns6].join(', ') || 'none'}, mtu ${mtu}`,
+      `up: ${vip}${vip6 ? ` ${vip6}/${sa.cp.prefix6 ?? 128}` : ''} via ${hostPort(this.address, this.port)}, routes ${[...routes, ...routes6].join(', ') || 'none'}, dns ${[...sa.cp.dns, ...sa.cp.dns6].join(', ') || 'none'}, mtu ${mtu}`,
     );
     this.markUp(info, link, neutral);
     path.start();

@@ -7,6 +7,7 @@
  * password and no PKCS#12 passphrase) supplied by the user: `supplyCredentials`.
  */
 import { readFile } from 'node:fs/promises';
+import { isIPv6 } from 'node:net';
 import nodePath from 'node:path';
 import { VpnError } from '../errors.js';
 import {
@@ -67,8 +68,9 @@ export const LIBRARY_NAMES: QuickNames = {
 
 const usage = (msg: string) => new VpnError('USAGE', msg);
 
-/** HOST, HOST:PORT or [IPv6]:PORT → host and port (default 500). Throws USAGE. */
+/** HOST, HOST:PORT, an IPv6 address, [IPv6] or [IPv6]:PORT → host and port (default 500). Throws USAGE. */
 export function parseServer(s: string, name: string): { host: string; port?: number } {
+  if (isIPv6(s)) return { host: s }; // a bare IPv6 literal: its colons are not a port
   const m = /^\[([^\]]+)\](?::(\d+))?$/.exec(s) ?? /^([^:\s[\]]+)(?::(\d+))?$/.exec(s);
   if (!m) throw usage(`${name} takes HOST or HOST:PORT, got ${JSON.stringify(s)}`);
   if (m[2] === undefined) return { host: m[1]! };

@@ -11,6 +11,7 @@ import type { SessionEvents, SessionOptions } from './session.js';
 import { linkConfigOf, newCounters, sessionInfoOf, statsOf, type ConnectedInfo, type SessionCounters } from './connected-info.js';
 import { occResponse, p2pOccOptionsString, staticKeyChannelFromProfile, type StaticKeyChannel } from './static-key.js';
 import { asVpnError, createRemoteTransport } from './remote-transport.js';
+import { hostPort } from '../util/host-port.js';
 
 /** How often we ask a silent peer for its OCC string while waiting for it to show up. */
 const PROBE_INTERVAL_MS = 1000;
@@ -75,7 +76,7 @@ export class P2pSession extends SessionBase<ConnectedInfo, SessionEvents> {
   protected async run(): Promise<void> {
     const r = this.remote;
     this.emit('connecting', { remote: { host: r.host, port: r.port, proto: r.proto } });
-    this.log.info(`connecting to ${r.host}:${r.port}/${r.proto} (${this.profile.mode === 'static-key' ? 'static key' : 'plaintext, no encryption'})`);
+    this.log.info(`connecting to ${hostPort(r.host, r.port)}/${r.proto} (${this.profile.mode === 'static-key' ? 'static key' : 'plaintext, no encryption'})`);
     const t = createRemoteTransport(r, this.opts.createTransport, {
       onPacket: (p) => this.onWirePacket(p),
       isUp: () => this.state === 'connected',
@@ -201,7 +202,7 @@ export class P2pSession extends SessionBase<ConnectedInfo, SessionEvents> {
           'handshake-timeout',
           new VpnError(
             'HANDSHAKE_TIMEOUT',
-            `no answer from the peer ${this.remote.host}:${this.remote.port}/${this.remote.proto} within ${p.handWindow} s — check the address, the secret and its key direction, cipher and auth`,
+            `no answer from the peer ${hostPort(this.remote.host, this.remote.port)}/${this.remote.proto} within ${p.handWindow} s — check the address, the secret and its key direction, cipher and auth`,
           ),
         );
         return;

@@ -16,6 +16,7 @@
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import nodePath from 'node:path';
+import { isIP, isIPv6 } from 'node:net';
 import { VpnError } from '../errors.js';
 import { parseStaticKey, parseTlsCryptV2ClientKey, type KeyDirection, type StaticKey, type TlsCryptV2ClientKey } from './keyfile.js';
 import {
@@ -1062,6 +1063,16 @@ class ProfileParser {
     else if (wrapSrc.tlsCryptV2) tlsWrap = { kind: 'tls-crypt-v2', key: wrapSrc.tlsCryptV2.key, line: wrapSrc.tlsCryptV2.line };
     const family = top?.family !== undefined && top.family !== 'any' ? top.family : ce.family;
     const proto = top?.proto ?? ce.proto;
+    // `remote [fd00::1]` as URLs write it: OpenVPN wants the bare address, the brackets add nothing
+    const bracketed = /^\[([^\]]+)\]$/.exec(host);
+    if (bracketed && isIPv6(bracketed[1]!)) host = bracketed[1]!;
+    const literal = isIP(host);
+    if ((family === 'ipv6' && literal === 4) || (family === 'ipv4' && literal === 6)) {
+      throw this.syntax(
+        line,
+        `'remote ${host}' is an IPv${literal} address but 'proto ${proto}${family === 'ipv6' ? '6' : '4'}' allows only IPv${literal === 4 ? 6 : 4}: use 'proto ${proto}' (either family) or an IPv${literal === 4 ? 6 : 4} address`,
+      );
+    }
     const proxy = ce.proxy ? this.makeProxy(ce) : undefined;
     if (proxy?.type === 'http' && proto !== 'tcp') {
       throw this.syntax(

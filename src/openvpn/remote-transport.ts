@@ -3,6 +3,7 @@ import type { Transport, TransportOptions } from '../transport/types.js';
 import { describeProxy, type UpstreamProxy } from '../transport/upstream-proxy.js';
 import type { Logger } from '../util/log.js';
 import type { ProfileRemote } from './profile-types.js';
+import { hostPort } from '../util/host-port.js';
 
 /** What a session tells the transport wiring (OpenVpnSession and P2pSession share it). */
 export interface RemoteTransportHooks {
@@ -35,10 +36,11 @@ export function createRemoteTransport(
   h: RemoteTransportHooks,
 ): Transport {
   const proxy = h.upstreamProxy;
-  if (proxy) h.log.info(`reaching ${remote.host}:${remote.port} through the ${describeProxy(proxy)}${proxy.type === 'socks5' && remote.proto === 'udp' ? ' (UDP ASSOCIATE)' : ''}`);
+  if (proxy) h.log.info(`reaching ${hostPort(remote.host, remote.port)} through the ${describeProxy(proxy)}${proxy.type === 'socks5' && remote.proto === 'udp' ? ' (UDP ASSOCIATE)' : ''}`);
   const t = create(remote.proto, {
     host: remote.host,
     port: remote.port,
+    ...(remote.family === 'ipv6' ? { family: 6 as const } : remote.family === 'ipv4' ? { family: 4 as const } : {}),
     connectTimeoutMs: remote.connection.connectTimeout * 1000,
     ...(proxy ? { upstreamProxy: proxy } : {}),
   });

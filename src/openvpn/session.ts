@@ -22,6 +22,7 @@ import { createControlWrap, type ControlWrap } from './wrap.js';
 import { asVpnError, createRemoteTransport } from './remote-transport.js';
 import { compressionPeerInfo, framingFor, occHasCompLzo, type CompressionFraming } from './compress.js';
 import { crResponseMessage, type ChallengePrompt, type Crv1Challenge } from './challenge.js';
+import { hostPort } from '../util/host-port.js';
 
 export type { CloseReason, ConnectedInfo, SessionCounters } from './connected-info.js';
 
@@ -189,7 +190,7 @@ export class OpenVpnSession extends SessionBase<ConnectedInfo, SessionEvents> im
     const r = this.remote;
     const where = { host: r.host, port: r.port, proto: r.proto };
     this.emit('connecting', { remote: where });
-    this.log.info(`connecting to ${r.host}:${r.port} over ${r.proto.toUpperCase()}`);
+    this.log.info(`connecting to ${hostPort(r.host, r.port)} over ${r.proto.toUpperCase()}`);
     this.creds = this.opts.credentials;
     if (this.authToken === undefined && this.opts.resolveCredentials) {
       try {
@@ -828,7 +829,7 @@ export class OpenVpnSession extends SessionBase<ConnectedInfo, SessionEvents> im
         const heard = this.key?.reliable.peerResetReceived;
         const hint = heard
           ? 'the TLS handshake or key exchange did not finish'
-          : `no response from ${this.remote.host}:${this.remote.port}/${this.remote.proto} — check the address and port, and the tls-auth/tls-crypt key and key-direction`;
+          : `no response from ${hostPort(this.remote.host, this.remote.port)}/${this.remote.proto} — check the address and port, and the tls-auth/tls-crypt key and key-direction`;
         this.fail('handshake-timeout', new VpnError('HANDSHAKE_TIMEOUT', `no session within hand-window (${this.profile.handWindow} s): ${hint}`));
         return;
       }

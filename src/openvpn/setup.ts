@@ -17,6 +17,7 @@ import type { AuthPendingEvent } from './session.js';
 import { commandOtp } from '../util/otp-sources.js';
 import { loadProfile, parseProfile } from './profile.js';
 import type { OpenVpnProfile, ParsedProfile, ProfileRemote, ProfileWarning } from './profile-types.js';
+import { hostPort } from '../util/host-port.js';
 
 export interface OpenVpnSetup {
   /**
@@ -116,7 +117,7 @@ export function resolveUpstreamProxies(
       if (p.type === 'http' && r.proto === 'udp') {
         throw new VpnError(
           'USAGE',
-          `--upstream-proxy ${redactUrl(override)}: an HTTP proxy carries only TCP, but the remote ${r.host}:${r.port} (${profile.source}:${r.line}) is UDP: use a TCP profile (proto tcp-client) or a socks5:// proxy`,
+          `--upstream-proxy ${redactUrl(override)}: an HTTP proxy carries only TCP, but the remote ${hostPort(r.host, r.port)} (${profile.source}:${r.line}) is UDP: use a TCP profile (proto tcp-client) or a socks5:// proxy`,
         );
       }
     }

@@ -14,6 +14,7 @@ import type { Link, LinkConfig, PacketHandler } from '../link/link.js';
 import { SystemClock, type Clock, type TimerHandle } from '../util/clock.js';
 import { silentLogger, type Logger } from '../util/log.js';
 import type { CloseReason, RemoteEndpoint, SessionClosed, SessionInfo, VpnBackend, VpnSession } from './types.js';
+import { hostPort } from '../util/host-port.js';
 
 export interface ReconnectingEvent {
   /** Why the previous attempt or session ended. */
@@ -201,7 +202,7 @@ export class ReconnectingLink<Carry = unknown> extends EventEmitter<Reconnecting
     const remote = this.remotes[index]!;
     const delayMs = this.delayFor(wasUp, index);
     const ev: ReconnectingEvent = { reason, error, attempt: this.attempt, delayMs, next: { ...remote } };
-    this.log.warn(`${error?.message ?? reason}; reconnecting to ${remote.host}:${remote.port}/${remote.proto} in ${(delayMs / 1000).toFixed(1)} s (attempt ${this.attempt})`);
+    this.log.warn(`${error?.message ?? reason}; reconnecting to ${hostPort(remote.host, remote.port)}/${remote.proto} in ${(delayMs / 1000).toFixed(1)} s (attempt ${this.attempt})`);
     this.emit('reconnecting', ev);
     this.retryTimer = this.clock.setTimer(() => {
       this.retryTimer = undefined;

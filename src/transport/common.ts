@@ -5,6 +5,7 @@
  */
 import { VpnError, type ErrorCode } from '../errors.js';
 import type { TransportEvents } from './types.js';
+import { hostPort } from '../util/host-port.js';
 
 /** A transport error. `fatal` false means the transport stays open (e.g. ICMP port unreachable on UDP). */
 export class TransportError extends VpnError {
@@ -31,7 +32,7 @@ export interface ErrorContext {
 /** Map a Node socket/DNS error to a TransportError with a code users can act on. */
 export function mapSocketError(err: unknown, ctx: ErrorContext): TransportError {
   const errno = typeof err === 'object' && err !== null && 'code' in err ? String((err as { code: unknown }).code) : undefined;
-  const where = `${ctx.host}:${ctx.port} (${ctx.proto.toUpperCase()})`;
+  const where = `${hostPort(ctx.host, ctx.port)} (${ctx.proto.toUpperCase()})`;
   const detail = err instanceof Error ? err.message : String(err);
   const mk = (code: ErrorCode, msg: string) => new TransportError(code, msg, { fatal: ctx.fatal, errno, cause: err });
   switch (errno) {

@@ -4,6 +4,7 @@ import { Socks5UdpTransport } from './socks5-udp.js';
 import { TcpTransport, type TcpTransportOptions } from './tcp.js';
 import type { Transport } from './types.js';
 import { UdpTransport, type UdpTransportOptions } from './udp.js';
+import { hostPort } from '../util/host-port.js';
 
 export type { Transport, TransportEvents, TransportOptions } from './types.js';
 export { UdpTransport, type UdpTransportOptions } from './udp.js';
@@ -20,7 +21,7 @@ export function createTransport(kind: TransportKind, options: UdpTransportOption
   const proxy = options.upstreamProxy;
   if (kind === 'udp' && proxy) {
     if (proxy.type !== 'socks5') {
-      throw new VpnError('USAGE', `UDP to ${options.host}:${options.port} cannot go through an HTTP proxy (CONNECT carries only TCP): use TCP or a SOCKS5 proxy`);
+      throw new VpnError('USAGE', `UDP to ${hostPort(options.host, options.port)} cannot go through an HTTP proxy (CONNECT carries only TCP): use TCP or a SOCKS5 proxy`);
     }
     return new Socks5UdpTransport(options, proxy);
   }

@@ -12,6 +12,7 @@ import { TransportEmitter, TransportError, mapSocketError } from './common.js';
 import { dialUpstream } from './proxy-dial.js';
 import type { Transport, TransportOptions } from './types.js';
 import type { UpstreamProxy } from './upstream-proxy.js';
+import { hostPort } from '../util/host-port.js';
 
 export const TCP_FRAME_HEADER = 2;
 export const DEFAULT_MAX_PACKET_SIZE = 16384;
@@ -148,7 +149,8 @@ export class TcpTransport extends TransportEmitter implements Transport {
     const { host, port, localAddress } = this.opts;
     const timeoutMs = this.opts.connectTimeoutMs ?? 10_000;
     this.connectPromise = new Promise<void>((resolve, reject) => {
-      const sock = net.connect({ host, port, noDelay: true, ...(localAddress ? { localAddress } : {}) });
+      const family = this.opts.family;
+      const sock = net.connect({ host, port, noDelay: true, ...(family ? { family } : {}), ...(localAddress ? { localAddress } : {}) });
       this.socket = sock;
       const finish = (err?: Error) => {
         clearTimeout(timer);
@@ -174,7 +176,7 @@ export class TcpTransport extends TransportEmitter implements Transport {
       const timer = setTimeout(
         () =>
           finish(
-            new TransportError('CONNECT_TIMEOUT', `TCP connect to ${host}:${port} timed out after ${timeoutMs} ms: server down or blocked by a firewall?`, {
+            new TransportError('CONNECT_TIMEOUT', `TCP connect to ${hostPort(host, port)} timed out after ${timeoutMs} ms: server down or blocked by a firewall?`, {
               fatal: true,
             }),
           ),
@@ -249,7 +251,7 @@ export class TcpTransport extends TransportEmitter implements Transport {
       const partial = this.decoder.pendingBytes;
       err = new TransportError(
         'TRANSPORT_CLOSED',
-        `${this.opts.host}:${this.opts.port} closed the TCP connection${partial ? ` in the middle of a packet (${partial} bytes pending)` : ''}`,
+        `${hostPort(this.opts.host, this.opts.port)} closed the TCP connection${partial ? ` in the middle of a packet (${partial} bytes pending)` : ''}`,
         { fatal: true },
       );
     }

@@ -35,6 +35,11 @@ export interface TransportOptions {
   port: number;
   /** Connect timeout in ms (TCP connect, UDP bind). Default 10 000. */
   connectTimeoutMs?: number;
+  /**
+   * Only this address family (OpenVPN's `proto udp6` / `tcp4` …): a host name resolves to that family's
+   * addresses only. Default: whatever the name resolves to first; a literal picks its own family.
+   */
+  family?: 4 | 6;
   /** Local address to bind (optional). */
   localAddress?: string;
   /** Reach host:port through this proxy (TCP: HTTP CONNECT or SOCKS5 CONNECT; UDP: SOCKS5 UDP ASSOCIATE). */

@@ -12,6 +12,7 @@ import { lookup } from 'node:dns/promises';
 import { isIP } from 'node:net';
 import { TransportEmitter, TransportError, mapSocketError } from './common.js';
 import type { Transport, TransportOptions } from './types.js';
+import { hostPort } from '../util/host-port.js';
 
 export interface UdpTransportOptions extends TransportOptions {
   /** Kernel socket buffer sizes to request (bytes, default 1 MiB; failures are ignored). */
@@ -65,7 +66,7 @@ export class UdpTransport extends TransportEmitter implements Transport {
     const aborted = new Promise<never>((_, reject) => {
       this.abortConnect = reject;
       timer = setTimeout(
-        () => reject(new TransportError('CONNECT_TIMEOUT', `UDP setup for ${host}:${port} timed out after ${timeoutMs} ms (name resolution or bind)`, { fatal: true })),
+        () => reject(new TransportError('CONNECT_TIMEOUT', `UDP setup for ${hostPort(host, port)} timed out after ${timeoutMs} ms (name resolution or bind)`, { fatal: true })),
         timeoutMs,
       );
     });
@@ -89,12 +90,11 @@ export class UdpTransport extends TransportEmitter implements Transport {
     let address = host;
     let family = isIP(host);
     if (family === 0) {
-      const r = await lookup(host);
+      const r = await lookup(host, this.opts.family ? { family: this.opts.family } : {});
       address = r.address;
       family = r.family;
     }
     if (this.state !== 'connecting') throw this.closedError('connect');
-    this.remoteAddress = address;
     const sock = dgram.createSocket({ type: family === 6 ? 'udp6' : 'udp4' });
     this.socket = sock;
     await new Promise<void>((resolve, reject) => {
@@ -108,6 +108,9 @@ export class UdpTransport extends TransportEmitter implements Transport {
       if (localAddress) sock.bind({ address: localAddress, port: 0, exclusive: true }, doConnect);
       else doConnect();
     });
+    // The kernel's spelling of the peer, which is what rinfo.address carries: an IPv6 literal may be written
+    // in many ways in a profile (leading zeros, uppercase, '::' placement) but arrives in one.
+    this.remoteAddress = sock.remoteAddress().address;
     const bufBytes = this.opts.socketBufferBytes ?? 1024 * 1024;
     try {
       sock.setRecvBufferSize(bufBytes);

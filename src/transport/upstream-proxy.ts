@@ -8,6 +8,7 @@
 import net from 'node:net';
 import { VpnError, type ErrorCode } from '../errors.js';
 import { TransportError, mapSocketError } from './common.js';
+import { hostPort } from '../util/host-port.js';
 
 export type HttpProxyAuth =
   /** Never send credentials; a 407 is an error naming what the proxy offers. */
@@ -56,10 +57,7 @@ export function proxyError(code: ErrorCode, message: string, cause?: unknown): T
   return new TransportError(code, message, { fatal: true, cause });
 }
 
-/** `host:port` with IPv6 literals in brackets. */
-export function hostPort(host: string, port: number): string {
-  return `${net.isIPv6(host) ? `[${host}]` : host}:${port}`;
-}
+export { hostPort };
 
 /**
  * `http://user:pass@host:3128` or `socks5://user:pass@host:1080` (also `socks5h://`; user and password

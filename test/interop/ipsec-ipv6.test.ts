@@ -4,7 +4,8 @@
  * local_ts. Our client asks with `vips = 0.0.0.0, ::` and `remote_ts` naming both networks: it gets an IPv6
  * virtual IP from the pool, `--ping` to the web host's IPv6 address gets ICMPv6 replies (ESP next header 41 both
  * ways), and curl through our HTTP proxy and SOCKS5 to `[webIpsec6]` moves data each way byte-exact, with the web
- * host's kernel seeing our IPv6 virtual IP.
+ * host's kernel seeing our IPv6 virtual IP. SOCKS5 by a name that has only an AAAA record (ipsec6.lab.test,
+ * asked of the lab's DNS through the tunnel) reaches the same host over IPv6.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -13,8 +14,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appendToError, detBytes, detSha256, labPrereqs, run, startLab, type Lab } from '../lab/index.js';
 import { CliProcess, curl, sha256 } from './cli-helpers.js';
+import { IPSEC_V6_NAME } from '../lab/dns.js';
 
-const pre = labPrereqs(['strongswan', 'curl']);
+const pre = labPrereqs(['strongswan', 'curl', 'dns']);
 const N = 20_000_000;
 
 describe('IPv6 through IPsec (strongSwan 5.9, IPv6 pool)', { skip: pre.skip, timeout: 600_000 }, () => {
@@ -140,5 +142,19 @@ secrets {
     assert.equal(json.bytes, N);
     assert.equal(json.sha256, sha256(body));
     await cli!.waitForLog(/\[socks5\].*route=vpn/);
+  });
+
+  test(`SOCKS5 by a name with only an AAAA record (${IPSEC_V6_NAME}): resolved through the tunnel, ${N / 1e6} MB down byte-exact over IPv6`, async () => {
+    await proxies();
+    const get = await curl(['--socks5-hostname', socks, `http://${IPSEC_V6_NAME}/bytes/${N}`]);
+    check('socks5h GET', get);
+    assert.equal(get.stdout.length, N);
+    assert.equal(sha256(get.stdout), detSha256(N));
+    const ip = await curl(['--socks5-hostname', socks, `http://${IPSEC_V6_NAME}/ip`]);
+    check('socks5h /ip', ip);
+    const seen = JSON.parse(ip.stdout.toString()) as { remoteAddress: string; localAddress: string };
+    assert.equal(seen.localAddress, web6, 'the name led to the web host\'s IPv6 address behind strongSwan');
+    assert.ok(seen.remoteAddress.startsWith(pool6), `the web host's kernel TCP saw ${seen.remoteAddress}, not an address of ${lab.addr.ipsecPool6}`);
+    await cli!.waitForLog(new RegExp(`\\[socks5\\].*dest=${IPSEC_V6_NAME.replace(/\./g, '\\.')}:80 route=vpn`));
   });
 });

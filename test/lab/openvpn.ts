@@ -18,8 +18,13 @@ export interface UserPass {
 
 /** How the lab's OpenVPN server is configured. Every field is optional; the defaults make a plain TLS server. */
 export interface OpenVpnServerOptions {
-  /** Transport (default 'udp'). The server binds IPv4 only (`udp4`/`tcp4`). */
+  /** Transport (default 'udp'). The server binds IPv4 only (`udp4`/`tcp4`) unless `listen6`. */
   proto?: 'udp' | 'tcp';
+  /**
+   * Listen on IPv6 as well (`proto udp6` / `proto tcp6-server`: one dual-stack socket on [::]:port), so that a
+   * client can use `remote <lab.addr.srv6> PORT udp6` (the outer transport over IPv6); `remote6` gives the address.
+   */
+  listen6?: boolean;
   /** Port (default 1194 for the first server, 1195 for the second, ...). */
   port?: number;
   /** `data-ciphers` list, e.g. 'AES-128-GCM' or 'AES-256-CBC' (default: OpenVPN's default list). */
@@ -82,8 +87,10 @@ export interface ClientProfileOptions {
   name?: string;
   /** `remote` (default: the server's address as seen from the root namespace, and its port). */
   remote?: { host: string; port: number };
-  /** Default: the server's proto. */
-  proto?: 'udp' | 'tcp';
+  /** A third word on the `remote` line, e.g. 'udp6' (`remote HOST PORT udp6`); default none. */
+  remoteProto?: string;
+  /** Default: the server's proto. Also the family-specific forms, e.g. 'udp6' or 'tcp6-client'. */
+  proto?: 'udp' | 'tcp' | 'udp4' | 'tcp4' | 'udp6' | 'tcp6' | 'tcp-client' | 'tcp4-client' | 'tcp6-client';
   /** Inline `<ca>`/`<cert>`/... blocks (default true) or file references. */
   inline?: boolean;
   /** CA to trust (default: the CA of the server's certificate; 'foreign' server cert → the EC CA). A path is used as is. */
@@ -203,6 +210,12 @@ export class OpenVpnServer {
     return { host: this.ctx.addr.srv, port: this.port };
   }
 
+  /** The server's IPv6 address and port from the root namespace (needs `listen6`). */
+  get remote6(): { host: string; port: number } {
+    if (!this.options.listen6) throw new LabError('this OpenVPN server listens on IPv4 only: start it with listen6: true');
+    return { host: this.ctx.addr.srv6, port: this.port };
+  }
+
   private serverCert(): CertKey {
     return this.ctx.pki.server[this.options.serverCert ?? 'ec'];
   }
@@ -235,7 +248,7 @@ export class OpenVpnServer {
     const lines: string[] = [
       `# vpnproxy lab server ${this.ctx.index}`,
       `port ${this.port}`,
-      `proto ${this.proto}4`,
+      `proto ${o.listen6 ? (this.proto === 'udp' ? 'udp6' : 'tcp6-server') : `${this.proto}4`}`,
       `dev ${this.dev}`,
       'dev-type tun',
       'topology subnet',
@@ -418,7 +431,7 @@ export class OpenVpnServer {
     const inline = opts.inline ?? true;
     const remote = opts.remote ?? this.remote;
     const proto = opts.proto ?? this.proto;
-    const lines: string[] = ['client', 'dev tun', `proto ${proto}`, `remote ${remote.host} ${remote.port}`, 'nobind'];
+    const lines: string[] = ['client', 'dev tun', `proto ${proto}`, `remote ${remote.host} ${remote.port}${opts.remoteProto ? ` ${opts.remoteProto}` : ''}`, 'nobind'];
     const block = async (tag: string, path: string): Promise<void> => {
       if (inline) lines.push(`<${tag}>`, (await readFile(path, 'utf8')).trimEnd(), `</${tag}>`);
       else lines.push(`${tag} ${path}`);

@@ -13,6 +13,8 @@ import type { LabAddresses } from './topology.js';
 export interface StrongSwanOptions {
   /** Also an IPv6 pool (ipsecPool6, dns webIpsec6) and the web host's IPv6 network in local_ts (default no). */
   ipv6?: boolean;
+  /** Also accept IKE and ESP-in-UDP on its IPv6 address (lab.addr.ike6) besides the IPv4 one (default no). */
+  listen6?: boolean;
   /** Connection name (default 'rw-psk'). */
   connName?: string;
   /** Pre-shared key (default 'lab-psk-not-secret'). */
@@ -100,6 +102,12 @@ export class StrongSwanResponder {
     return this.addr.ike;
   }
 
+  /** Its IPv6 address from the root namespace (needs `listen6`). */
+  get address6(): string {
+    if (!this.options.listen6) throw new LabError('this strongSwan responder accepts IPv4 only: start it with listen6: true');
+    return this.addr.ike6;
+  }
+
   private async writeConfig(): Promise<void> {
     const o = this.options;
     const lvl = o.ikeLogLevel ?? 2;
@@ -117,7 +125,7 @@ export class StrongSwanResponder {
       `connections {
   ${this.connName} {
     version = 2
-    local_addrs = ${this.addr.ike}, ${this.addr.ikeNatSide}
+    local_addrs = ${this.addr.ike}, ${this.addr.ikeNatSide}${o.listen6 ? `, ${this.addr.ike6}` : ''}
     proposals = ${o.proposals ?? 'aes128-sha256-modp2048, aes256gcm16-prfsha256-x25519, aes128-sha256-ecp256'}
     encap = ${o.encap === false ? 'no' : 'yes'}
     pools = labpool${o.ipv6 ? ', labpool6' : ''}

@@ -14,7 +14,9 @@
  *
  * IPv6 runs on the srv–web link: srv fd00:B:2::1, web fd00:B:2::2, web routing fd00:8::/32 (the OpenVPN
  * servers' server-ipv6 pools) back via srv; and on the ike–web link: ike fd00:B:5::1, web fd00:B:5::2, web
- * routing fd00:B:6::/120 (strongSwan's IPv6 pool) back via ike.
+ * routing fd00:B:6::/120 (strongSwan's IPv6 pool) back via ike. The gateways are also reachable over IPv6 from
+ * the root namespace (the outer transport over IPv6): root fd00:B:1::1 ── srv fd00:B:1::2 and
+ * root fd00:B:4::1 ── ike fd00:B:4::2 (only these connected /64s; nothing is routed beyond them).
  *
  * The root namespace gets `unreachable 10.B.0.0/16` so that nothing but the connected /24s (to srv, ike, esp)
  * can be reached from it (no leaks to a default route); `web` routes replies to the OpenVPN client subnets
@@ -91,6 +93,14 @@ export interface LabAddresses {
   webIpsecNet6: string;
   /** IPv6 virtual IP pool of a strongSwan responder with ipv6, CIDR. */
   ipsecPool6: string;
+  /** Root end of the root–srv link, IPv6. */
+  rootToSrv6: string;
+  /** srv's IPv6 address as seen from the root namespace: an OpenVPN `remote` over IPv6. */
+  srv6: string;
+  /** Root end of the root–ike link, IPv6. */
+  rootToIke6: string;
+  /** charon's IPv6 address as seen from the root namespace: IKE and ESP-in-UDP over IPv6. */
+  ike6: string;
 }
 
 export function labAddresses(slot: number): LabAddresses {
@@ -128,6 +138,10 @@ export function labAddresses(slot: number): LabAddresses {
     webIpsec6: `fd00:${b}:5::2`,
     webIpsecNet6: `fd00:${b}:5::/64`,
     ipsecPool6: `fd00:${b}:6::/120`,
+    rootToSrv6: `fd00:${b}:1::1`,
+    srv6: `fd00:${b}:1::2`,
+    rootToIke6: `fd00:${b}:4::1`,
+    ike6: `fd00:${b}:4::2`,
   };
 }
 
@@ -186,7 +200,7 @@ export async function buildTopology(runId: string, slot: number): Promise<void> 
     run('ip', ['netns', 'exec', ns.srv, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']),
     run('ip', ['netns', 'exec', ns.ike, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']),
   ]);
-  // IPv6 on the srv–web link only (nodad: usable at once), srv forwarding it for OpenVPN's server-ipv6 clients.
+  // IPv6 on the gateways' links (nodad: usable at once), srv forwarding it for OpenVPN's server-ipv6 clients.
   await Promise.all([
     run('ip', ['netns', 'exec', ns.srv, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.default.disable_ipv6=0', 'net.ipv6.conf.all.forwarding=1']),
     run('ip', ['netns', 'exec', ns.web, 'sysctl', '-qw', 'net.ipv6.conf.all.disable_ipv6=0', 'net.ipv6.conf.default.disable_ipv6=0']),
@@ -196,12 +210,19 @@ export async function buildTopology(runId: string, slot: number): Promise<void> 
   await Promise.all([
     run('ip', ['netns', 'exec', ns.ike, 'sysctl', '-qw', `net.ipv6.conf.${p}-iw.disable_ipv6=0`]),
     run('ip', ['netns', 'exec', ns.web, 'sysctl', '-qw', `net.ipv6.conf.${p}-wi.disable_ipv6=0`]),
+    run('ip', ['netns', 'exec', ns.srv, 'sysctl', '-qw', `net.ipv6.conf.${p}-sr.disable_ipv6=0`]),
+    run('ip', ['netns', 'exec', ns.ike, 'sysctl', '-qw', `net.ipv6.conf.${p}-ir.disable_ipv6=0`]),
+    run('sysctl', ['-qw', `net.ipv6.conf.${p}-rs.disable_ipv6=0`, `net.ipv6.conf.${p}-ri.disable_ipv6=0`]),
   ]);
   await Promise.all([
     ip('-n', ns.srv, 'addr', 'add', `${a.srvWebSide6}/64`, 'dev', `${p}-sw`, 'nodad'),
     ip('-n', ns.web, 'addr', 'add', `${a.web6}/64`, 'dev', `${p}-ws`, 'nodad'),
     ip('-n', ns.ike, 'addr', 'add', `${a.ikeWebSide6}/64`, 'dev', `${p}-iw`, 'nodad'),
     ip('-n', ns.web, 'addr', 'add', `${a.webIpsec6}/64`, 'dev', `${p}-wi`, 'nodad'),
+    ip('addr', 'add', `${a.rootToSrv6}/64`, 'dev', `${p}-rs`, 'nodad'),
+    ip('-n', ns.srv, 'addr', 'add', `${a.srv6}/64`, 'dev', `${p}-sr`, 'nodad'),
+    ip('addr', 'add', `${a.rootToIke6}/64`, 'dev', `${p}-ri`, 'nodad'),
+    ip('-n', ns.ike, 'addr', 'add', `${a.ike6}/64`, 'dev', `${p}-ir`, 'nodad'),
   ]);
   await Promise.all([
     ip('-n', ns.web, 'route', 'add', a.openvpnClients6, 'via', a.srvWebSide6),

@@ -17,7 +17,7 @@
  * signature checked against its certificate, whose chain is verified to a configured CA and which must vouch
  * for IDr.
  *
- * The NAT_DETECTION_SOURCE_IP hash is made of a source that cannot be ours (0.0.0.0:0), so the responder
+ * The NAT_DETECTION_SOURCE_IP hash is made of a source that cannot be ours (0.0.0.0:0, or [::]:0), so the responder
  * always sees a NAT and encapsulates ESP in UDP, which is the only ESP a userspace client can speak (ipsec.md
  * §3.3). Once IKE_SA_INIT is done the IKE SA's protection and message IDs live in an IkeSa (ike-sa.ts); once
  * IKE_AUTH is done, a TaskManager (task-manager.ts) runs it: the gateway's requests, rekeys both ways, DPD,
@@ -207,9 +207,12 @@ export class IkeInitiator {
   }
 
   private buildInit(): Uint8Array {
-    const dst = natDetectionHash(this.spiI, ZERO_SPI, addressBytes(this.c.remoteAddress), this.c.remotePort);
-    // A source no packet of ours ever has: the responder concludes we are behind a NAT (RFC 7296 §2.23).
-    const fakeSrc = natDetectionHash(this.spiI, ZERO_SPI, new Uint8Array(4), 0);
+    // The gateway's address as its own bytes: 4 for IPv4, 16 for IPv6 (RFC 7296 §2.23 hashes the address as sent).
+    const gw = addressBytes(this.c.remoteAddress);
+    const dst = natDetectionHash(this.spiI, ZERO_SPI, gw, this.c.remotePort);
+    // A source no packet of ours ever has (the unspecified address of the same family, port 0): the responder
+    // concludes we are behind a NAT and UDP-encapsulates ESP.
+    const fakeSrc = natDetectionHash(this.spiI, ZERO_SPI, new Uint8Array(gw.length), 0);
     const payloads: IkePayload[] = [
       ...(this.cookie ? [notify(NotifyType.COOKIE, this.cookie)] : []),
       payload(PayloadType.SA, buildSa(this.sentIke!.proposals)),

@@ -63,7 +63,6 @@ export function planIke(config: IpsecConfig, conn: IkeConnection, warnings: stri
   if (conn.localPort !== undefined && conn.localPort !== 0) throw unsupported(at('local_port'), 'local_port is not supported (the client always uses an ephemeral port)');
   for (const a of conn.remoteAddrs) {
     if (a.startsWith('%') || a.includes('/') || a.includes('-')) throw new VpnError('PROFILE_SYNTAX', `${at('remote_addrs')}: remote_addrs = ${a}: an initiator needs the gateway's address or host name`);
-    if (isIP(a) === 6) throw unsupported(at('remote_addrs'), `remote_addrs = ${a}: IPv6 gateways are not supported yet`);
   }
   const children = [...conn.children.values()];
   if (children.length === 0) throw unsupported(where, `connection ${conn.name} has no children { } section; a CHILD_SA is what carries the traffic (childless IKE SAs are not supported)`);

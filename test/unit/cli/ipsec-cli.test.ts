@@ -73,6 +73,16 @@ test('--server with --psk-file: one IKE connection with strongSwan defaults and 
   assert.equal(p2.esp.length, 1);
 });
 
+test('--server with an IPv6 gateway: bare, in brackets, in brackets with a port', async () => {
+  const psk = file('psk6', 'x\n');
+  for (const [server, port] of [['2001:db8::1', 500], ['[2001:db8::1]', 500], ['[2001:db8::1]:4500', 4500]] as const) {
+    const plan = await prepareCli(run('--server', server, '--psk-file', psk));
+    assert.deepEqual(plan.connection.remoteAddrs, ['2001:db8::1'], server);
+    assert.equal(plan.connection.remotePort, port, server);
+  }
+  usageError(() => run('--server', '2001:db8::1:4500:x', '--psk-file', psk), /--server takes HOST or HOST:PORT/);
+});
+
 test('a PSK file: one trailing newline dropped, 0x hex and 0s base64 decoded', async () => {
   assert.equal(Buffer.from(await readPskFile(file('a', 'secret\r\n'))).toString(), 'secret');
   assert.equal(Buffer.from(await readPskFile(file('b', 'sec ret\n\n'))).toString(), 'sec ret\n');

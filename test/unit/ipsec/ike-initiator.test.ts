@@ -25,7 +25,7 @@ import { IkeInitiator, type InitiatorConfig, type InitiatorEvent } from '../../.
 import { espSaProposals, parseEspProposals, parseIkeProposals, type IkeEncr, type IkeInteg, type IkePrf } from '../../../src/ipsec/ike/proposals.js';
 import { FragmentReassembler, sealFragments } from '../../../src/ipsec/ike/fragments.js';
 import { openMessage, sealMessage, type SkAlgorithms } from '../../../src/ipsec/ike/sk.js';
-import { deriveChildKeys, deriveIkeKeys, pskAuth, signedOctets, type IkeKeys } from '../../../src/ipsec/ike-keys.js';
+import { deriveChildKeys, deriveIkeKeys, natDetectionHash, pskAuth, signedOctets, type IkeKeys } from '../../../src/ipsec/ike-keys.js';
 import { ANY_IPV4_TS } from '../../../src/ipsec/ike/identity.js';
 import type { Transport } from '../../../src/transport/types.js';
 import { ManualClock } from '../../../src/util/clock.js';
@@ -374,6 +374,20 @@ for (const [ike, esp, text] of [
     assert.equal(i.deadline(), undefined, 'nothing outstanding');
   });
 }
+
+test('an IPv6 gateway: the NAT-D hashes take its 16-byte address, and the fake source is [::]:0 (16 zero bytes)', () => {
+  const gw6 = '2001:db8:4::2';
+  const i = new IkeInitiator(config(['aes128-sha256-modp2048'], ['aes128gcm16'], { remoteAddress: gw6, remotePort: 500 }));
+  const send = i.start(0).find((e) => e.type === 'send') as Extract<InitiatorEvent, { type: 'send' }>;
+  const m = parseIkeMessage(send.message);
+  const nd = (t: number) => Buffer.from(m.payloads.map((x) => (x.type === PayloadType.NOTIFY ? parseNotify(x.body) : undefined)).find((n) => n?.type === t)!.data);
+  const spiI = m.header.spiI;
+  const zeroSpi = new Uint8Array(8);
+  const gwBytes = Buffer.from([0x20, 0x01, 0x0d, 0xb8, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+  assert.deepEqual(nd(NotifyType.NAT_DETECTION_DESTINATION_IP), natDetectionHash(spiI, zeroSpi, gwBytes, 500));
+  assert.notDeepEqual(nd(NotifyType.NAT_DETECTION_DESTINATION_IP), natDetectionHash(spiI, zeroSpi, gwBytes.subarray(12), 500), 'not 4 bytes of it');
+  assert.deepEqual(nd(NotifyType.NAT_DETECTION_SOURCE_IP), natDetectionHash(spiI, zeroSpi, new Uint8Array(16), 0));
+});
 
 test('INVALID_KE_PAYLOAD: retried with the group asked for (same SPIi, MID 0); a group we never offered is NO_SHARED_CIPHER', () => {
   const clock = new ManualClock(0);

@@ -251,6 +251,10 @@ describe('syntax details', () => {
     const { profile: p } = parseProfile(client('remote b 443 tcp\nremote c 53 udp6\nport 1195\nproto tcp-client\n'));
     assert.deepEqual(p.remotes.map((r) => `${r.host}:${r.port}/${r.proto}/${r.family}`), ['vpn.example.net:1195/tcp/any', 'b:443/tcp/any', 'c:53/udp/ipv6']);
   });
+  test('IPv6 server addresses: a literal as written or in brackets, with udp6/tcp6-client', () => {
+    const { profile: p } = parseProfile(client('remote fd00:101:1::2 1194 udp6\nremote [2001:DB8::1] 443 tcp6-client\nremote fd00::9\n'));
+    assert.deepEqual(p.remotes.slice(1).map((r) => `${r.host} ${r.port}/${r.proto}/${r.family}`), ['fd00:101:1::2 1194/udp/ipv6', '2001:DB8::1 443/tcp/ipv6', 'fd00::9 1194/udp/any']);
+  });
   test('connection-level options after the <connection> blocks are warned about', () => {
     const { warnings, profile } = parseProfile(client('<connection>\nremote x\n</connection>\ntun-mtu 1400\n'));
     assert.equal(profile.remotes.length, 1, "top-level 'remote' ignored with blocks present");
@@ -289,6 +293,8 @@ describe('errors', () => {
     ['key-method 1', 'key-method 1\n', 'PROFILE_UNSUPPORTED', /'key-method 1' is not supported/],
     ['capath', 'capath /etc/ssl/certs\n', 'PROFILE_UNSUPPORTED', /'capath' is not supported/],
     ['fragment via setenv opt', 'setenv opt fragment 1300\n', 'PROFILE_UNSUPPORTED', /^p\.ovpn:5: 'fragment' is not supported/],
+    ['IPv4 literal with udp6', 'remote 192.0.2.7 1194 udp6\n', 'PROFILE_SYNTAX', /^p\.ovpn:5: 'remote 192\.0\.2\.7' is an IPv4 address but 'proto udp6' allows only IPv6/],
+    ['IPv6 literal with proto tcp4', 'proto tcp4\nremote fd00::2\n', 'PROFILE_SYNTAX', /^p\.ovpn:6: 'remote fd00::2' is an IPv6 address but 'proto tcp4' allows only IPv4/],
     ['no inline file access', 'ca /etc/ca.crt\n', 'PROFILE_FILE', /^p\.ovpn:5: 'ca' refers to file \/etc\/ca\.crt/],
   ];
   for (const [name, extra, code, re] of cases) {

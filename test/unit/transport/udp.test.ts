@@ -43,6 +43,25 @@ test('one packet per datagram, echoed back; send copies the caller buffer', asyn
   }
 });
 
+test('an IPv6 server written in a long form (0:0:0:0:0:0:0:1): udp6 socket, and the replies, which come from ::1, are delivered', async () => {
+  const srv = await udpEchoServer('::1');
+  const t = new UdpTransport({ host: '0:0:0:0:0:0:0:1', port: srv.port });
+  try {
+    const got: string[] = [];
+    t.on('packet', (p) => got.push(String(p)));
+    await t.connect();
+    assert.equal(t.localAddress, '::1');
+    assert.equal(t.remote, '::1');
+    t.send(Buffer.from('six'));
+    await until(() => got.length === 1);
+    assert.deepEqual(got, ['six']);
+    assert.equal(t.droppedForeign, 0);
+  } finally {
+    await t.close();
+    await srv.stop();
+  }
+});
+
 test('datagrams from another source are not delivered', async () => {
   const srv = await udpEchoServer();
   const t = new UdpTransport({ host: '127.0.0.1', port: srv.port });
