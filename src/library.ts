@@ -33,6 +33,7 @@ import type { ProxyCredentials } from './proxy/auth.js';
 import {
   LocalForward,
   RemoteForward,
+  normalizeForwardSpec,
   parseForwardSpec,
   parseRemoteForwardSpec,
   type ForwardSpec,
@@ -341,7 +342,7 @@ export class Vpn extends EventEmitter<VpnEvents> {
    */
   forward(spec: string | ForwardSpec, opts: ForwardLibOptions = {}): Promise<LocalForward> {
     const { allow, ...rest } = opts;
-    const parsed = typeof spec === 'string' ? parseForwardSpec(spec) : spec;
+    const parsed = typeof spec === 'string' ? parseForwardSpec(spec) : normalizeForwardSpec(spec);
     // A forward accepts whoever can reach its bind address unless `allow` narrows it.
     return this.launch(() => new LocalForward({ ...this.shared(allow), access: allow ? new AccessList(allow) : undefined, ...rest, spec: parsed, routing: this.router }));
   }
@@ -352,7 +353,7 @@ export class Vpn extends EventEmitter<VpnEvents> {
    */
   remoteForward(spec: string | RemoteForwardSpec, opts: RemoteForwardLibOptions = {}): Promise<RemoteForward> {
     const { access: _none, ...shared } = this.shared(undefined);
-    const parsed = typeof spec === 'string' ? parseRemoteForwardSpec(spec) : spec;
+    const parsed = typeof spec === 'string' ? parseRemoteForwardSpec(spec) : normalizeForwardSpec(spec);
     return this.launch(
       () => new RemoteForward({ ...shared, ...opts, spec: parsed, listen: async (port, onConnection) => this.tunnel.listen(port, onConnection) }),
       (f) => f.start(),

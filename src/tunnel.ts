@@ -118,6 +118,7 @@ export class VpnTunnel extends EventEmitter<TunnelEvents> {
     this.dialer = {
       connect: (host, port, o) => this.dial(host, port, o),
       resolve: (host) => this.lookup(host),
+      resolve6: (host) => (isIPv6(host) ? Promise.resolve([host]) : this.stack.dns.resolve6(host)),
       bindUdp: async () => udpLike(this.udp()),
     };
     this.vpnSide = {

@@ -75,7 +75,8 @@ Listeners (started at once; until the tunnel is up, clients wait up to --ready-t
                            (default 127.0.0.1:1080; "off")
   --forward [BIND:]LPORT:HOST:PORT
                            listen on BIND:LPORT (BIND default 127.0.0.1) and connect each client to HOST:PORT
-                           through the VPN, like ssh -L (repeatable; HOST is resolved by the VPN's DNS)
+                           through the VPN, like ssh -L (repeatable; HOST is resolved by the VPN's DNS;
+                           IPv6 addresses in brackets: 8080:[fd00::1]:80, [::1]:8080:HOST:PORT)
   --remote-forward RPORT:HOST:PORT
                            listen on port RPORT of our VPN address and connect each client to HOST:PORT from
                            this host, like ssh -R (repeatable)

@@ -48,6 +48,8 @@ export interface Dialer {
   connect(host: string, port: number, opts?: DialOptions): Promise<DialedSocket>;
   /** Resolve a name to IPv4 addresses (an IPv4 literal resolves to itself). Rejects DNS_NXDOMAIN. */
   resolve(host: string): Promise<string[]>;
+  /** Optional: a name's IPv6 addresses (AAAA; the VPN dialer asks the VPN's DNS). Rejects DNS_NODATA / DNS_NXDOMAIN. */
+  resolve6?(host: string): Promise<string[]>;
   /** A UDP socket (for SOCKS5 UDP ASSOCIATE). */
   bindUdp(): Promise<UdpLike>;
 }

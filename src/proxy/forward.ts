@@ -37,54 +37,104 @@ function parsePort(s: string, what: string, spec: string, allowZero = false): nu
   return n;
 }
 
-/** Split on ':' but keep [v6] brackets together; returns undefined on unbalanced brackets. */
-function splitSpec(s: string): string[] | undefined {
-  const out: string[] = [];
-  let cur = '';
-  let depth = 0;
-  for (const ch of s) {
-    if (ch === '[') depth++;
-    if (ch === ']') depth--;
-    if (depth < 0 || depth > 1) return undefined;
-    if (ch === ':' && depth === 0) {
-      out.push(cur);
-      cur = '';
-    } else cur += ch;
-  }
-  if (depth !== 0) return undefined;
-  out.push(cur);
-  return out.map((p) => (p.startsWith('[') && p.endsWith(']') ? p.slice(1, -1) : p));
+const usage = (msg: string): VpnError => new VpnError('USAGE', msg);
+
+interface SpecPart {
+  text: string;
+  /** Written as [text]: must then be an IPv6 literal. */
+  bracketed: boolean;
 }
 
-/** "[BIND:]LPORT:HOST:PORT" (BIND defaults to 127.0.0.1; [v6] accepted for BIND). Throws VpnError USAGE. */
+/**
+ * Split a spec on ':' outside brackets. A bracket pair must enclose a whole part ("[fd00::1]"); a stray or
+ * unclosed bracket is a usage error naming it.
+ */
+function splitSpec(s: string, flag: string): SpecPart[] {
+  const parts: SpecPart[] = [];
+  let i = 0;
+  for (;;) {
+    if (s[i] === '[') {
+      const j = s.indexOf(']', i);
+      if (j < 0) throw usage(`${flag} ${JSON.stringify(s)}: "[" without its closing "]"`);
+      if (j + 1 < s.length && s[j + 1] !== ':') throw usage(`${flag} ${JSON.stringify(s)}: "]" must be followed by ":"`);
+      parts.push({ text: s.slice(i + 1, j), bracketed: true });
+      i = j + 1;
+    } else {
+      let j = s.indexOf(':', i);
+      if (j < 0) j = s.length;
+      const text = s.slice(i, j);
+      if (/[[\]]/.test(text)) throw usage(`${flag} ${JSON.stringify(s)}: brackets go around a whole IPv6 address, as in [fd00::1]`);
+      parts.push({ text, bracketed: false });
+      i = j;
+    }
+    if (i >= s.length) return parts;
+    i++; // the ':'
+    if (i === s.length) {
+      parts.push({ text: '', bracketed: false });
+      return parts;
+    }
+  }
+}
+
+/** The wrong number of parts: say what was expected, and about brackets when an IPv6 address was left bare. */
+function shapeError(flag: string, form: string, s: string, v6Example: string): VpnError {
+  const bare = /::|(?:[0-9a-f]{0,4}:){4}/i.test(s.replace(/\[[^\]]*\]/g, '[]'));
+  return usage(`${flag} expects ${form}, got ${JSON.stringify(s)}${bare ? `; an IPv6 address goes in brackets, as in ${v6Example}` : ''}`);
+}
+
+/** A destination host: a name or IPv4 address as written, or a bracketed IPv6 literal (brackets removed). */
+function destHost(p: SpecPart, spec: string): string {
+  if (p.bracketed && (!isIPv6(p.text) || p.text.includes('%')))
+    throw usage(`destination [${p.text}] in ${JSON.stringify(spec)} is not an IPv6 address (brackets are only for IPv6 literals)`);
+  return p.text;
+}
+
+/**
+ * "[BIND:]LPORT:HOST:PORT". BIND defaults to 127.0.0.1 and is an IPv4 address, localhost or a bracketed IPv6
+ * address; HOST is a name, an IPv4 address or a bracketed IPv6 address ("8080:[fd00:b:2::2]:80"). Throws
+ * VpnError USAGE naming what is wrong.
+ */
 export function parseForwardSpec(s: string): ForwardSpec {
-  const parts = splitSpec(s);
-  if (!parts || (parts.length !== 3 && parts.length !== 4) || parts.some((p) => p === '')) {
-    throw new VpnError('USAGE', `--forward expects [BIND:]LPORT:HOST:PORT, got ${JSON.stringify(s)}`);
+  const parts = splitSpec(s, '--forward');
+  if ((parts.length !== 3 && parts.length !== 4) || parts.some((p) => p.text === '')) {
+    throw shapeError('--forward', '[BIND:]LPORT:HOST:PORT', s, '8080:[fd00::1]:80');
   }
-  const [bindHost, lport, host, port] = parts.length === 4 ? parts : ['127.0.0.1', ...parts];
-  if (!isIPv4(bindHost!) && !isIPv6(bindHost!) && bindHost !== 'localhost') {
-    throw new VpnError('USAGE', `--forward bind address ${JSON.stringify(bindHost)} must be an IP address`);
+  const [bind, lport, host, port] = parts.length === 4 ? parts : [{ text: '127.0.0.1', bracketed: false }, ...parts];
+  const bindHost = bind!.text;
+  if (bind!.bracketed ? !isIPv6(bindHost) : !isIPv4(bindHost) && bindHost !== 'localhost') {
+    throw usage(`--forward bind address ${JSON.stringify(bindHost)} must be an IPv4 address, localhost or [IPv6]`);
   }
+  if (lport!.bracketed || port!.bracketed) throw usage(`--forward ${JSON.stringify(s)}: ports are not written in brackets`);
   return {
-    bindHost: bindHost!,
-    bindPort: parsePort(lport!, 'local port', s, true),
-    host: host!,
-    port: parsePort(port!, 'destination port', s),
+    bindHost,
+    bindPort: parsePort(lport!.text, 'local port', s, true),
+    host: destHost(host!, s),
+    port: parsePort(port!.text, 'destination port', s),
   };
 }
 
-/** "RPORT:HOST:PORT". Throws VpnError USAGE. */
+/** "RPORT:HOST:PORT" (HOST as for --forward). Throws VpnError USAGE. */
 export function parseRemoteForwardSpec(s: string): RemoteForwardSpec {
-  const parts = splitSpec(s);
-  if (!parts || parts.length !== 3 || parts.some((p) => p === '')) {
-    throw new VpnError('USAGE', `--remote-forward expects RPORT:HOST:PORT, got ${JSON.stringify(s)}`);
+  const parts = splitSpec(s, '--remote-forward');
+  if (parts.length !== 3 || parts.some((p) => p.text === '')) {
+    throw shapeError('--remote-forward', 'RPORT:HOST:PORT', s, '2222:[::1]:22');
   }
+  if (parts[0]!.bracketed || parts[2]!.bracketed) throw usage(`--remote-forward ${JSON.stringify(s)}: ports are not written in brackets`);
   return {
-    remotePort: parsePort(parts[0]!, 'remote port', s),
-    host: parts[1]!,
-    port: parsePort(parts[2]!, 'destination port', s),
+    remotePort: parsePort(parts[0]!.text, 'remote port', s),
+    host: destHost(parts[1]!, s),
+    port: parsePort(parts[2]!.text, 'destination port', s),
   };
+}
+
+/**
+ * A ForwardSpec given as an object (library): the host may be written "[v6]" as in the string form. Returns
+ * the spec with the brackets removed; a bracketed host that is not IPv6 throws VpnError USAGE.
+ */
+export function normalizeForwardSpec<T extends { host: string }>(spec: T): T {
+  const h = spec.host;
+  if (!h.startsWith('[') || !h.endsWith(']')) return spec;
+  return { ...spec, host: destHost({ text: h.slice(1, -1), bracketed: true }, h) };
 }
 
 interface Common {

@@ -88,6 +88,17 @@ export function failureResponse(err: unknown, host: string, port: number): { sta
   return { status: 502, reason: `upstream ${where} failed: ${code}` };
 }
 
+/**
+ * The upstream connection was reset or broken: a net.Socket's ECONNRESET / EPIPE, or the tunnel stack's
+ * TRANSPORT_CLOSED whose cause is ECONNRESET (a RST from the peer). Not "the tunnel is down".
+ */
+export function isConnectionReset(err: unknown): boolean {
+  const code = (err as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'ECONNRESET' || code === 'EPIPE') return true;
+  const cause = (err as { cause?: NodeJS.ErrnoException } | undefined)?.cause;
+  return err instanceof VpnError && (cause?.code === 'ECONNRESET' || cause?.code === 'EPIPE');
+}
+
 /** A complete response written straight to a socket, then the socket is ended (and destroyed soon after). */
 export function writeRawResponse(
   socket: Duplex,

@@ -27,6 +27,7 @@ import {
   asAgentSocket,
   endToEndHeaders,
   failureResponse,
+  isConnectionReset,
   oneLine,
   parseAuthority,
   writeRawResponse,
@@ -64,6 +65,9 @@ export interface HttpProxyOptions {
   tunnelIdleTimeoutMs?: number;
 }
 
+/** Methods a proxy may send again after a failure before the response (RFC 9110 §9.2.2). */
+const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'TRACE', 'PUT', 'DELETE']);
+
 export interface DeniedEvent {
   client: string;
   reason: 'allow' | 'auth';
@@ -84,6 +88,8 @@ export class HttpProxy extends ListeningServer {
   private readonly refused = new WeakSet<object>();
   private readonly http: HttpServer;
   private readonly agent: Agent;
+  /** For the one retry of a request whose pooled connection was reset: never a pooled socket. */
+  private readonly freshAgent: Agent;
   private readonly routeOf = new WeakMap<object, RouteName>();
 
   constructor(opts: HttpProxyOptions) {
@@ -127,6 +133,7 @@ export class HttpProxy extends ListeningServer {
     }
     const keepAlive = opts.upstreamKeepAlive ?? true;
     this.agent = new RoutedAgent({ keepAlive, maxFreeSockets: 16, scheduling: 'lifo', timeout: 30_000 });
+    this.freshAgent = new RoutedAgent({ keepAlive: false, timeout: 30_000 });
 
     // The HTTP server listens itself (so that its header-timeout tracking runs); --allow is applied on
     // 'connection', after Node attached its parser: a refused socket gets a raw 403 and is marked so that
@@ -142,6 +149,7 @@ export class HttpProxy extends ListeningServer {
   /** On close, the upstream connections and keep-alive clients go too. */
   protected override closing(): void {
     this.agent.destroy();
+    this.freshAgent.destroy();
     this.http.closeAllConnections();
   }
 
@@ -296,7 +304,7 @@ export class HttpProxy extends ListeningServer {
           method: req.method,
           path: target.pathname + target.search,
           headers,
-          agent: this.agent,
+          agent: attempt === 0 ? this.agent : this.freshAgent,
         });
       } catch (err) {
         stats.error = errorReason(err);
@@ -305,7 +313,10 @@ export class HttpProxy extends ListeningServer {
         return;
       }
       let responded = false;
+      // 'socket' comes only once a connection exists: an error before it is a dial failure.
+      let connected = false;
       upReq.on('socket', (s: Duplex) => {
+        connected = true;
         const r = this.routeOf.get(s);
         if (r) stats.route = r;
       });
@@ -336,15 +347,19 @@ export class HttpProxy extends ListeningServer {
           return;
         }
         const code = (err as NodeJS.ErrnoException).code;
-        // A pooled connection the server had already closed: retry once on a fresh one if nothing was sent.
-        if (attempt === 0 && upReq.reusedSocket && !hasBody && (code === 'ECONNRESET' || code === 'EPIPE')) {
+        const reset = connected && isConnectionReset(err);
+        // A kept-alive connection the server closed or reset while we reused it, before any response byte: an
+        // idempotent request whose body we did not have to send is sent again, once, on a fresh connection
+        // (RFC 9110 §9.2.2). The tunnel's stack reports a RST as TRANSPORT_CLOSED with an ECONNRESET cause.
+        if (attempt === 0 && reset && upReq.reusedSocket && !hasBody && IDEMPOTENT.has(req.method ?? '')) {
           send(1);
           return;
         }
-        stats.error = errorReason(err);
-        const { status, reason } =
-          (err as NodeJS.ErrnoException).code?.startsWith('HPE_')
-            ? { status: 502, reason: `bad response from upstream ${host}:${port}: ${code}` }
+        stats.error = reset ? 'ECONNRESET' : errorReason(err);
+        const { status, reason } = code?.startsWith('HPE_')
+          ? { status: 502, reason: `bad response from upstream ${host}:${port}: ${code}` }
+          : connected
+            ? this.upstreamFailure(err, host, port, reset, upReq.reusedSocket)
             : failureResponse(err, host, port);
         this.metrics.error('http', stats.error);
         this.reply(res, status, reason, hasBody);
@@ -356,6 +371,20 @@ export class HttpProxy extends ListeningServer {
       else upReq.end();
     };
     send(0);
+  }
+
+  /**
+   * An upstream connection that existed failed before its response. Only a tunnel that is really down is 503;
+   * otherwise the upstream did it (502), and a reset says so.
+   */
+  private upstreamFailure(err: unknown, host: string, port: number, reset: boolean, reused: boolean): { status: number; reason: string } {
+    if (!this.opts.routing.isUp()) return { status: 503, reason: 'VPN tunnel is not up' };
+    const where = hostPort(host, port);
+    if (reset) {
+      const why = reused ? ' (a kept-alive connection; not retried: the request is not idempotent or had a body)' : '';
+      return { status: 502, reason: `upstream ${where} reset the connection before responding${why}` };
+    }
+    return { status: 502, reason: `upstream ${where} failed before responding: ${oneLine((err as Error).message ?? String(err))}` };
   }
 
   // ---- CONNECT -----------------------------------------------------------------------------------------------

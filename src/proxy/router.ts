@@ -16,6 +16,7 @@ import { VpnError } from '../errors.js';
 import type { LinkConfig } from '../link/link.js';
 import { cidrContains, ipv4ToInt, netmaskToPrefix, parseIpv4Cidr, type Ipv4Cidr } from './cidr.js';
 import { parseIpv6Address, parseIpv6Cidr, ipv6InPrefix } from '../wire/ipv6.js';
+import { planFamilies } from './family-choice.js';
 import { netDialer, type DialOptions, type DialedSocket, type Dialer, type UdpLike, type UdpPeer } from './dialer.js';
 
 export type RoutePolicy = 'follow' | 'route-all' | 'direct-unrouted';
@@ -218,10 +219,12 @@ export class Router implements Routing {
       const socket = await withTimeout(this.vpn.dialer, host, port, timeoutMs, opts.signal);
       return { socket, route: 'vpn', address: host };
     }
+    if (!isIPv4(host) && cfg.address6 !== undefined && this.vpn.dialer.resolve6 && (cfg.dns.length > 0 || this.allVpn(cfg)))
+      return this.dialName(host, port, timeoutMs, opts.signal);
     const address = isIPv4(host) ? host : (await this.resolve(host))[0]!;
     const route = this.routeFor(address);
     if (!isIPv4(host) && route === 'vpn' && cfg.address6 !== undefined && (cfg.dns.length > 0 || this.allVpn(cfg))) {
-      // A name whose address goes into a tunnel that also carries IPv6: the tunnel's dialer races A and AAAA.
+      // A VPN dialer that cannot ask AAAA on its own: hand it the name (it races A and AAAA itself).
       const socket = await withTimeout(this.vpn.dialer, host, port, timeoutMs, opts.signal);
       return { socket, route, address: host };
     }
@@ -229,6 +232,39 @@ export class Router implements Routing {
     const dialer = route === 'vpn' ? this.vpn.dialer : this.direct;
     const socket = await withTimeout(dialer, address, port, timeoutMs, opts.signal);
     return { socket, route, address };
+  }
+
+  /**
+   * A name, with IPv6 in the tunnel and the VPN's DNS: A and AAAA are asked at once, then planFamilies decides
+   * (both routed in: the tunnel's Happy Eyeballs; one routed in: that address through the tunnel, the other
+   * directly only under direct-unrouted; neither: directly as before).
+   */
+  private async dialName(host: string, port: number, timeoutMs: number, signal: AbortSignal | undefined): Promise<Dialed> {
+    const vpn = this.vpn.dialer;
+    const [r4, r6] = await Promise.allSettled([vpn.resolve(host), vpn.resolve6!(host)]);
+    const got4 = r4.status === 'fulfilled' ? r4.value : [];
+    const a4 = got4.find((a) => isIPv4(a));
+    const a6 = (r6.status === 'fulfilled' ? r6.value : []).find((a) => isIPv6(a)) ?? got4.find((a) => isIPv6(a));
+    if (a4 === undefined && a6 === undefined) {
+      throw r4.status === 'rejected' ? r4.reason : r6.status === 'rejected' ? r6.reason : new VpnError('DNS_NODATA', `${host} has no address`);
+    }
+    const plan = planFamilies({ a4, a6 }, (ip) => this.routeFor(ip), this.policy);
+    if (plan.kind === 'tunnel') {
+      const socket = await withTimeout(vpn, host, port, timeoutMs, signal);
+      return { socket, route: 'vpn', address: host };
+    }
+    if (plan.attempts.length === 0) throw noIpv6Route(host);
+    let firstError: unknown;
+    for (const a of plan.attempts) {
+      try {
+        const socket = await withTimeout(a.route === 'vpn' ? vpn : this.direct, a.address, port, timeoutMs, signal);
+        return { socket, route: a.route, address: a.address };
+      } catch (e) {
+        firstError ??= e;
+        if (signal?.aborted) break;
+      }
+    }
+    throw firstError;
   }
 
   async bindUdp(): Promise<UdpLike> {

@@ -6,8 +6,9 @@
  * IcmpError shape the transports already understand (Packet Too Big becomes "fragmentation needed" with the MTU,
  * never below 1280). On the way out it writes the fixed header; like the IPv4 layer it never fragments.
  *
- * Addresses handed to the transports are handles from Ipv6Addresses (see types.ts). Fragmented packets are not
- * reassembled yet: they are dropped and counted.
+ * Addresses handed to the transports are handles from Ipv6Addresses (see types.ts). Fragments addressed to us are
+ * reassembled (reassembly6.ts, RFC 8200 §4.5 with RFC 5722 and RFC 6946) and the whole packet is then handled
+ * like any other; one timer on the injected clock expires datagrams that never complete (60 s).
  */
 import { VpnError, WireError } from '../errors.js';
 import type { Link } from '../link/link.js';
@@ -17,9 +18,11 @@ import { packetSlab } from '../util/slab.js';
 import type { IcmpError } from '../wire/icmp.js';
 import { ICMPV6_HEADER_LENGTH, Icmpv6UnreachableCode, parseIcmpv6, writeIcmpv6, type Icmpv6Error } from '../wire/icmpv6.js';
 import type { Ipv4Header } from '../wire/ipv4.js';
-import { IPV6_HEADER_LENGTH, IPV6_MIN_MTU, Ipv6NextHeader, parseIpv6, parseIpv6Address, writeIpv6Header } from '../wire/ipv6.js';
+import { IPV6_HEADER_LENGTH, IPV6_MIN_MTU, Ipv6NextHeader, parseIpv6, parseIpv6Address, writeIpv6Header, type Ipv6Packet } from '../wire/ipv6.js';
 import { Ipv6Addresses } from './addr6.js';
 import { PacketTooBigError, type EchoReply, type PingOptions } from './ip.js';
+import type { ReassemblyLimits } from './reassembly.js';
+import { Reassembler6, type Reassembly6Stats } from './reassembly6.js';
 import type { IpSender, IpSendOptions, ProtocolHandler } from './types.js';
 
 export interface Ip6LayerOptions {
@@ -29,6 +32,8 @@ export interface Ip6LayerOptions {
   hopLimit?: number;
   /** Most peer addresses remembered (default 65536). */
   maxAddresses?: number;
+  /** Fragment reassembly limits (defaults: 16 datagrams, 256 KiB, 60 s). */
+  reassembly?: ReassemblyLimits;
 }
 
 /** What a transport registers with the IPv6 layer. */
@@ -48,12 +53,14 @@ export interface Ip6Stats {
     notForUs: number;
     linkDown: number;
     noProtocol: number;
-    /** Fragments (not reassembled yet). */
+    /** Fragments the reassembler refused (invalid, overlapping, duplicate; see reassembly for each reason). */
     fragment: number;
     /** The address table was full. */
     addressTable: number;
     handlerError: number;
   };
+  /** Fragment reassembly: fragments, datagrams reassembled, atomic fragments, and drops by reason. */
+  reassembly: Reassembly6Stats;
   icmp: {
     echoRequestsAnswered: number;
     echoRequestsSent: number;
@@ -94,6 +101,7 @@ export class Ip6Layer implements IpSender {
       malformed: 0,
       otherTypes: 0,
     },
+    reassembly: undefined as unknown as Reassembly6Stats,
   };
   readonly addresses: Ipv6Addresses;
   private readonly clock: Clock;
@@ -107,6 +115,9 @@ export class Ip6Layer implements IpSender {
   private local = 0;
   private localBytes: Uint8Array | undefined;
   private closed = false;
+  private readonly reassembler: Reassembler6;
+  private reassemblyTimer: TimerHandle | undefined;
+  private reassemblyTimerAt = Infinity;
 
   constructor(
     private readonly link: Link,
@@ -116,6 +127,8 @@ export class Ip6Layer implements IpSender {
     this.log = (opts.logger ?? silentLogger).child('ip6');
     this.hopLimit = opts.hopLimit ?? 64;
     this.addresses = new Ipv6Addresses(opts.maxAddresses);
+    this.reassembler = new Reassembler6(opts.reassembly);
+    this.stats.reassembly = this.reassembler.stats;
     this.checkLink();
   }
 
@@ -187,7 +200,7 @@ export class Ip6Layer implements IpSender {
   input(packet: Uint8Array): void {
     this.stats.received++;
     const d = this.stats.drops;
-    let ip;
+    let ip: Ipv6Packet;
     try {
       ip = parseIpv6(packet);
     } catch {
@@ -206,8 +219,9 @@ export class Ip6Layer implements IpSender {
         return;
       }
     if (ip.fragment) {
-      d.fragment++;
-      return;
+      const whole = this.reassemble(ip);
+      if (!whole) return;
+      ip = whole;
     }
     const src = this.addresses.intern(ip.src);
     if (src === 0) {
@@ -231,6 +245,48 @@ export class Ip6Layer implements IpSender {
       d.handlerError++;
       this.log.error('IPv6 protocol handler threw', { protocol: ip.protocol, error: e instanceof Error ? e.message : String(e) });
     }
+  }
+
+  /** A fragment for us: the whole packet, parsed, once its datagram is complete; undefined until then or if refused. */
+  private reassemble(ip: Ipv6Packet): Ipv6Packet | undefined {
+    const r = this.reassembler.stats;
+    const before = r.duplicates + r.overlaps + r.invalid;
+    const whole = this.reassembler.input(ip, this.clock.now());
+    if (r.duplicates + r.overlaps + r.invalid !== before) this.stats.drops.fragment++;
+    this.armReassembly();
+    if (!whole) return undefined;
+    let p: Ipv6Packet;
+    try {
+      p = parseIpv6(whole);
+    } catch {
+      this.stats.drops.malformed++;
+      return undefined;
+    }
+    if (p.fragment) {
+      // A fragment header inside the fragmentable part: nothing legitimate sends that.
+      this.stats.drops.malformed++;
+      return undefined;
+    }
+    return p;
+  }
+
+  /** Keep the one reassembly timer at the oldest datagram's deadline. */
+  private armReassembly(): void {
+    const at = this.closed ? Infinity : (this.reassembler.nextDeadline() ?? Infinity);
+    if (at === this.reassemblyTimerAt) return;
+    if (this.reassemblyTimer) this.clock.clearTimer(this.reassemblyTimer);
+    this.reassemblyTimer = undefined;
+    this.reassemblyTimerAt = at;
+    if (at === Infinity) return;
+    this.reassemblyTimer = this.clock.setTimer(
+      () => {
+        this.reassemblyTimer = undefined;
+        this.reassemblyTimerAt = Infinity;
+        this.reassembler.expire(this.clock.now());
+        this.armReassembly();
+      },
+      Math.max(0, at - this.clock.now()),
+    );
   }
 
   private icmpInput(src: number, hopLimit: number, bytes: Uint8Array): void {
@@ -380,6 +436,8 @@ export class Ip6Layer implements IpSender {
   close(): void {
     this.closed = true;
     this.failPings();
+    this.reassembler.clear();
+    this.armReassembly();
   }
 
   // ---- internals ----
@@ -400,6 +458,8 @@ export class Ip6Layer implements IpSender {
     }
     if (h === this.local) return;
     this.local = h;
+    this.reassembler.clear();
+    this.armReassembly();
     this.localBytes = h ? this.addresses.bytes(h) : undefined;
     if (h === 0) {
       this.failPings();

@@ -192,4 +192,35 @@ describe('IPv6 through a real OpenVPN server', { skip: pre.skip, timeout: 600_00
       await v4only.stop();
     }
   });
+  test('--forward LPORT:[v6]:80 to the web host: 20 MB down and 5 MB up byte-exact; the web host sees our fd00:8:: address', async () => {
+    const c = startCli(await lab.clientProfile(), ['--forward', `0:[${web6}]:80`]);
+    try {
+      const ready = await c.ready();
+      const f = ready.forwards[0]!;
+      assert.equal(f.dest, `[${web6}]:80`);
+      const base = `http://${f.local.host}:${f.local.port}`;
+      const fail = (what: string, r: { code: number; stderr: string }) => `${what}: curl exit ${r.code}: ${r.stderr}\n--- CLI stderr ---\n${c.stderr.slice(-3000)}`;
+      const n = 20_000_000;
+      const get = await curl([`${base}/bytes/${n}`]);
+      assert.equal(get.code, 0, fail('GET', get));
+      assert.equal(get.stdout.length, n);
+      assert.equal(sha256(get.stdout), detSha256(n));
+      const body = detBytes(5_000_000, 'forward6');
+      const file = join(tmp, 'forward.bin');
+      await writeFile(file, body);
+      const post = await curl(['-H', 'Content-Type: application/octet-stream', '--data-binary', `@${file}`, `${base}/upload`]);
+      assert.equal(post.code, 0, fail('POST', post));
+      const json = JSON.parse(post.stdout.toString()) as { bytes: number; sha256: string };
+      assert.equal(json.bytes, body.length);
+      assert.equal(json.sha256, sha256(body));
+      const ip = await curl([`${base}/ip`]);
+      assert.equal(ip.code, 0, fail('/ip', ip));
+      const seen = JSON.parse(ip.stdout.toString()) as { remoteAddress: string; localAddress: string };
+      assert.match(seen.remoteAddress, /^fd00:8::/, `the web host's kernel TCP saw ${seen.remoteAddress}`);
+      assert.equal(seen.localAddress, web6);
+      await c.waitForLog(/\[forward\].*route=vpn/);
+    } finally {
+      await c.stop();
+    }
+  });
 });

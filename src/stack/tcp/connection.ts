@@ -804,7 +804,7 @@ export class TcpConnection {
       case TcpState.FIN_WAIT_1:
       case TcpState.FIN_WAIT_2:
       case TcpState.CLOSE_WAIT:
-        this.abort('TRANSPORT_CLOSED', 'connection reset by peer (ECONNRESET)');
+        this.abort('TRANSPORT_CLOSED', 'connection reset by peer (ECONNRESET)', 'ECONNRESET');
         return;
       case TcpState.TIME_WAIT:
         return; // RFC 1337
@@ -1400,11 +1400,12 @@ export class TcpConnection {
 
   // ======================= teardown =======================
 
-  private abort(code: ErrorCode, message: string): void {
+  /** `errno`, when given, is the cause's code (as net.Socket would report it), so callers can tell a reset apart. */
+  private abort(code: ErrorCode, message: string, errno?: string): void {
     const ev = this.events;
     this.events = undefined;
     this.toClosed();
-    ev?.onError(new VpnError(code, message));
+    ev?.onError(new VpnError(code, message, errno ? { cause: Object.assign(new Error(message), { code: errno }) } : undefined));
   }
 
   private toClosed(): void {

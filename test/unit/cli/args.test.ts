@@ -53,6 +53,8 @@ test('bad input is a usage error (exit 2) with a useful message', () => {
   usageError(() => parse('--dns', 'resolver.example'), /--dns takes an IPv4/);
   usageError(() => parse('--allow', '10.0.0.0/33'), /--allow/);
   usageError(() => parse('--forward', '80:host'), /--forward expects/);
+  usageError(() => parse('--forward', '8080:fd00:b:2::2:80'), /an IPv6 address goes in brackets/);
+  assert.deepEqual(parse('--forward', '8080:[fd00:b:2::2]:80').forwards, [{ bindHost: '127.0.0.1', bindPort: 8080, host: 'fd00:b:2::2', port: 80 }]);
   usageError(() => parse('--remote-forward', '80:h:1', '--remote-forward', '80:h:2'), /given twice/);
   usageError(() => parse('--proxy-auth', 'nopassword'), /USER:PASS/);
   usageError(() => parseCommandLine(['openvpn']), /exactly one PROFILE/);

@@ -1,8 +1,9 @@
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
-import { LocalForward, RemoteForward, parseForwardSpec, parseRemoteForwardSpec, type VpnListen } from '../../../src/proxy/forward.js';
-import { fixedRoute } from '../../../src/proxy/router.js';
+import { LocalForward, RemoteForward, normalizeForwardSpec, parseForwardSpec, parseRemoteForwardSpec, type VpnListen } from '../../../src/proxy/forward.js';
+import { Router, fixedRoute, type VpnRouteConfig } from '../../../src/proxy/router.js';
+import type { Dialer } from '../../../src/proxy/dialer.js';
 import { AccessList } from '../../../src/proxy/access.js';
 import { ProxyMetrics } from '../../../src/proxy/metrics.js';
 import { VpnError } from '../../../src/errors.js';
@@ -36,6 +37,56 @@ describe('port forwards', () => {
       assert.throws(() => parseForwardSpec(bad), (e: unknown) => e instanceof VpnError && e.code === 'USAGE', bad);
     for (const bad of ['1:h', '0:h:1', '1:h:2:3'])
       assert.throws(() => parseRemoteForwardSpec(bad), (e: unknown) => e instanceof VpnError && e.code === 'USAGE', bad);
+  });
+
+  test('parse [IPv6] destinations and bind addresses; malformed brackets and bare IPv6 are specific usage errors', () => {
+    assert.deepEqual(parseForwardSpec('8080:[fd00:b:2::2]:80'), { bindHost: '127.0.0.1', bindPort: 8080, host: 'fd00:b:2::2', port: 80 });
+    assert.deepEqual(parseForwardSpec('[::1]:8080:[fd00:b:2::2]:80'), { bindHost: '::1', bindPort: 8080, host: 'fd00:b:2::2', port: 80 });
+    assert.deepEqual(parseForwardSpec('0.0.0.0:8080:[2001:db8::1]:443'), { bindHost: '0.0.0.0', bindPort: 8080, host: '2001:db8::1', port: 443 });
+    assert.deepEqual(parseRemoteForwardSpec('2222:[::1]:22'), { remotePort: 2222, host: '::1', port: 22 });
+    assert.deepEqual(normalizeForwardSpec({ bindHost: '127.0.0.1', bindPort: 1, host: '[fd00::1]', port: 2 }).host, 'fd00::1');
+    assert.deepEqual(normalizeForwardSpec({ bindHost: '127.0.0.1', bindPort: 1, host: 'web.vpn', port: 2 }).host, 'web.vpn');
+    const usage = (f: () => unknown, msg: RegExp, what: string) =>
+      assert.throws(f, (e: unknown) => e instanceof VpnError && e.code === 'USAGE' && msg.test(e.message), what);
+    usage(() => parseForwardSpec('8080:fd00:b:2::2:80'), /an IPv6 address goes in brackets, as in 8080:\[fd00::1\]:80/, 'bare IPv6');
+    usage(() => parseForwardSpec('8080:[fd00::1:80'), /"\[" without its closing "\]"/, 'unclosed');
+    usage(() => parseForwardSpec('8080:x[::1]:80'), /brackets go around a whole IPv6 address/, 'stray bracket');
+    usage(() => parseForwardSpec('8080:[::1]x:80'), /"\]" must be followed by ":"/, 'text after ]');
+    usage(() => parseForwardSpec('8080:[web.vpn]:80'), /destination \[web.vpn\] .* is not an IPv6 address/, 'name in brackets');
+    usage(() => parseForwardSpec('8080:[fd00::zz]:80'), /is not an IPv6 address/, 'bad literal');
+    usage(() => parseForwardSpec('8080:[fe80::1%eth0]:80'), /is not an IPv6 address/, 'zone index in the tunnel');
+    usage(() => parseForwardSpec('[10.0.0.1]:8080:h:80'), /bind address "10.0.0.1" must be an IPv4 address, localhost or \[IPv6\]/, 'IPv4 in brackets');
+    usage(() => parseForwardSpec('[8080]:h:80'), /ports are not written in brackets|bind address/, 'port in brackets');
+    usage(() => parseForwardSpec('8080:[]:80'), /expects/, 'empty brackets');
+    usage(() => parseRemoteForwardSpec('2222:::1:22'), /an IPv6 address goes in brackets, as in 2222:\[::1\]:22/, '-R bare IPv6');
+    usage(() => normalizeForwardSpec({ bindHost: '127.0.0.1', bindPort: 1, host: '[web.vpn]', port: 2 }), /not an IPv6 address/, 'object form');
+  });
+
+  test('-L to an [IPv6] destination dials the literal through the tunnel (route-all), never directly; a tunnel without IPv6 refuses it', async () => {
+    const recorder = (name: string, to: number): Dialer & { calls: string[] } => {
+      const inner = fakeDialer({});
+      const calls: string[] = [];
+      return { ...inner, calls, connect: async (host, port, o) => (calls.push(`${name} ${host}:${port}`), inner.connect('127.0.0.1', to, o)) };
+    };
+    const vpn = recorder('vpn', echo.port);
+    const direct = recorder('direct', echo.port);
+    const cfg: VpnRouteConfig = { address: '10.8.0.2', netmask: '255.255.255.0', routes: [], redirectGateway: false, dns: [], address6: 'fd00:8::1000', prefixLength6: 64 };
+    let current: VpnRouteConfig = cfg;
+    const routing = new Router({ vpn: { dialer: vpn, config: () => current }, direct, policy: 'route-all' });
+    const fwd = new LocalForward({ spec: parseForwardSpec('0:[fd00:b:2::2]:80'), routing });
+    const failed: { reason: string }[] = [];
+    fwd.on('failed', (f) => failed.push(f));
+    const port = (await fwd.listen()).port;
+    const data = pattern(256 * 1024, 3);
+    const back = await roundTrip(port, data);
+    assert.equal(sha256(back), sha256(data));
+    assert.deepEqual(vpn.calls, ['vpn fd00:b:2::2:80']);
+    current = { ...cfg, address6: undefined, prefixLength6: undefined };
+    assert.equal((await roundTrip(port, Buffer.from('x'))).length, 0);
+    await waitFor(() => failed.length === 1, 2000, 'failed');
+    assert.equal(failed[0]!.reason, 'HOST_UNREACHABLE');
+    assert.deepEqual(direct.calls, []);
+    await fwd.close();
   });
 
   test('-L carries 10 MB both ways byte-exact through the routing and logs the connection', async () => {

@@ -5,7 +5,9 @@ import { writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Agent } from 'node:http';
-import { connect } from 'node:net';
+import { connect, createServer as createTcpServer, type Socket } from 'node:net';
+import { VpnError } from '../../../src/errors.js';
+import type { Dialer } from '../../../src/proxy/dialer.js';
 import fc from 'fast-check';
 import { HttpProxy } from '../../../src/proxy/http-proxy.js';
 import { fixedRoute } from '../../../src/proxy/router.js';
@@ -378,4 +380,61 @@ describe('HTTP proxy auth and --allow', () => {
     assert.equal(origin.seen.length, seenBefore);
     await proxy.close();
   });
+});
+
+/**
+ * A kept-alive upstream connection reset by the server while the tunnel is up: the tunnel's TCP reports the RST
+ * as TRANSPORT_CLOSED with an ECONNRESET cause, which used to be answered 503 "VPN tunnel is not up".
+ */
+test('a reused upstream connection reset before the response: GET retried once on a fresh connection, POST with a body gets 502 naming the reset (never 503 while up)', async () => {
+  // Answers the first request of each connection (keep-alive) and resets the connection on the second.
+  const perConn: number[] = [];
+  const origin = createTcpServer((s: Socket) => {
+    const idx = perConn.push(0) - 1;
+    s.on('error', () => {});
+    s.on('data', (d: Buffer) => {
+      if (!d.toString('latin1').includes(' HTTP/1.1\r\n')) return;
+      if (++perConn[idx]! >= 2) {
+        s.resetAndDestroy();
+        return;
+      }
+      s.write('HTTP/1.1 200 OK\r\nContent-Length: 3\r\nConnection: keep-alive\r\n\r\nok\n');
+    });
+  });
+  await new Promise<void>((r) => origin.listen(0, '127.0.0.1', r));
+  const originPort = (origin.address() as { port: number }).port;
+  // The tunnel dialer's sockets, as the stack reports a RST.
+  const inner = netDialer();
+  const tunnelLike: Dialer = {
+    ...inner,
+    async connect(host, port, o) {
+      const s = await inner.connect(host, port, o);
+      const emit = s.emit.bind(s) as (ev: string | symbol, ...a: unknown[]) => boolean;
+      (s as { emit: typeof emit }).emit = (ev, ...a) => {
+        const e = a[0] as NodeJS.ErrnoException | undefined;
+        if (ev === 'error' && e?.code === 'ECONNRESET')
+          return emit('error', new VpnError('TRANSPORT_CLOSED', 'connection reset by peer (ECONNRESET)', { cause: e }));
+        return emit(ev, ...a);
+      };
+      return s;
+    },
+  };
+  const proxy = new HttpProxy({ routing: fixedRoute(tunnelLike), port: 0 });
+  const port = (await proxy.listen()).port;
+  const url = `http://127.0.0.1:${originPort}/x`;
+  try {
+    assert.equal((await viaProxy(port, url)).status, 200);
+    const again = await viaProxy(port, url);
+    assert.equal(again.status, 200, `reused connection reset: ${again.body.toString()}`);
+    assert.equal(again.body.toString(), 'ok\n');
+    assert.deepEqual(perConn, [2, 1], 'reset on the reused connection, answered on a fresh one');
+    assert.equal((await viaProxy(port, url)).status, 200); // a new pooled connection
+    const post = await viaProxy(port, url, { method: 'POST', body: Buffer.from('payload') });
+    assert.equal(post.status, 502);
+    assert.match(post.body.toString(), /^upstream 127\.0\.0\.1:\d+ reset the connection before responding \(a kept-alive connection; not retried/);
+    assert.equal(perConn.length, 3, 'the POST was not sent again');
+  } finally {
+    await proxy.close();
+    origin.close();
+  }
 });

@@ -88,6 +88,7 @@ test('RST from the peer: TRANSPORT_CLOSED (ECONNRESET) on the other side', async
   await sim.run(() => r.closed, 1000);
   assert.equal(r.err?.code, 'TRANSPORT_CLOSED');
   assert.match(r.err!.message, /reset/);
+  assert.equal((r.err!.cause as NodeJS.ErrnoException | undefined)?.code, 'ECONNRESET', 'the proxies tell a reset from a tunnel that is down by it');
   assert.equal(sim.a.stats.connections, 0);
   assert.equal(sim.b.stats.connections, 0);
 });
