@@ -3,10 +3,11 @@
  * with no file `vpnproxy ipsec --server HOST[:PORT] (--psk-file F | --eap-user U --ca CA | --cert C --key K --ca CA)`
  * for the simplest IKEv2 connection. Credentials a profile cannot hold (a .sswan profile's EAP password or
  * PKCS#12 passphrase) come from --auth-user-pass FILE or VPNPROXY_USERNAME / VPNPROXY_PASSWORD, as for OpenVPN.
- * With src/cli/openvpn-cli.ts, the only files of src/cli/ that import a protocol's directory.
+ * With src/cli/openvpn-cli.ts, the only files of src/cli/ that import a protocol's directory. The backend itself
+ * (src/ipsec/backend.ts and the 40-odd modules behind it) is imported only when `vpnproxy ipsec` runs, so that
+ * `vpnproxy openvpn` does not load it.
  */
 import { VpnError } from '../errors.js';
-import { prepareIpsec } from '../ipsec/backend.js';
 import { parseProposalList } from '../ipsec/config.js';
 import { parseServer, quickAuthMode, readPskFile, type QuickNames } from '../ipsec/quick.js';
 import type { VpnBackend } from '../session/types.js';
@@ -122,6 +123,7 @@ export const ipsecCli: ProtocolCli<IpsecFlags> = {
     };
   },
   async prepare(configPath, flags, log) {
+    const { prepareIpsec } = await import('../ipsec/backend.js');
     const file = flags.authUserPassFile !== undefined ? await readUserPassFile(flags.authUserPassFile) : undefined;
     const common = { connection: flags.connection, username: file?.username, password: file?.password, names: CLI_NAMES, howToGive: HOW_TO_GIVE, logger: log };
     if (configPath !== undefined) {

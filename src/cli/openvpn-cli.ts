@@ -1,10 +1,10 @@
 /**
  * The OpenVPN command's own part of the CLI: `vpnproxy openvpn PROFILE.ovpn`, --auth-user-pass,
  * --upstream-proxy, --no-tls-ekm, the two-factor flags (--otp, --otp-command) and --open-url. The only file
- * of src/cli/ that imports from src/openvpn/.
+ * of src/cli/ that imports from src/openvpn/; the backend (src/openvpn/setup.ts and the modules behind it) only
+ * when `vpnproxy openvpn` runs, so that `vpnproxy ipsec` does not load it.
  */
 import { spawn } from 'node:child_process';
-import { prepareOpenVpn } from '../openvpn/setup.js';
 import type { AuthPendingEvent } from '../openvpn/session.js';
 import type { VpnBackend } from '../session/types.js';
 import type { Logger } from '../util/log.js';
@@ -67,6 +67,7 @@ export const openVpnCli: ProtocolCli<OpenVpnFlags> = {
     };
   },
   async prepare(configPath, flags, log) {
+    const { prepareOpenVpn } = await import('../openvpn/setup.js');
     const { backend, warnings } = await prepareOpenVpn({
       profile: configPath!,
       credentialsFile: flags.authUserPassFile,
