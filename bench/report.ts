@@ -42,7 +42,8 @@ export function targetText(t: Target): string {
 export function targetVerdict(r: MetricRow): 'met' | 'missed' | '-' {
   const t = r.metric.target;
   if (!t) return '-';
-  const v = t.on === 'ratio' ? r.ratio : r.ours.median;
+  // A ratio is judged as the table shows it (two decimals), so that 1.00x never reads as a miss of 1x.
+  const v = t.on === 'ratio' ? Math.round(r.ratio * 100) / 100 : r.ours.median;
   if (!Number.isFinite(v)) return '-';
   if (t.min !== undefined && v < t.min) return 'missed';
   if (t.max !== undefined && v > t.max) return 'missed';
