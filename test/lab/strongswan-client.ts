@@ -102,7 +102,7 @@ secrets {
 `,
     );
     this.spawnedAt = performance.now();
-    this.daemon = await startCharon(this.ns, this.dir, confFile, this.uri, timeoutMs);
+    this.daemon = await startCharon(this.ns, this.dir, confFile, this.uri, timeoutMs, this.logFile);
     try {
       const load = await swanctl(this.uri, ['--load-all', '--file', swanctlFile]);
       if (!load.stdout.includes("loaded connection 'bench'")) throw new LabError(`swanctl --load-all did not load the client connection:\n${load.stdout}${load.stderr}`);

@@ -184,7 +184,7 @@ ${o.extraSecrets ?? ''}
   /** Starts charon, waits for its vici socket, loads the config. */
   async start(): Promise<this> {
     await this.writeConfig();
-    this.daemon = await startCharon(this.ns, this.dir, this.confFile, this.uri, this.options.timeoutMs ?? 15_000);
+    this.daemon = await startCharon(this.ns, this.dir, this.confFile, this.uri, this.options.timeoutMs ?? 15_000, this.logFile);
     const r = await this.swanctl(['--load-all', '--file', this.swanctlFile]);
     if (!r.stdout.includes(`loaded connection '${this.connName}'`)) {
       throw new LabError(`swanctl --load-all did not load ${this.connName}:\n${r.stdout}${r.stderr}`);
@@ -300,7 +300,7 @@ export function swanctl(uri: string, args: readonly string[], allowFail = false,
  * socket and the log stay visible from the root namespace. `unshare`, `sh` and `ip netns exec` all exec, so the
  * daemon's pid is charon's.
  */
-export async function startCharon(ns: string, dir: string, confFile: string, uri: string, timeoutMs: number): Promise<Daemon> {
+export async function startCharon(ns: string, dir: string, confFile: string, uri: string, timeoutMs: number, logFile?: string): Promise<Daemon> {
   const script =
     'set -e; d="$1"; mount --bind "$d" /mnt; mount -t tmpfs -o mode=0755 none /run; mkdir -p "$d"; ' +
     'mount --move /mnt "$d"; exec /usr/lib/ipsec/charon';
@@ -315,7 +315,7 @@ export async function startCharon(ns: string, dir: string, confFile: string, uri
   await waitFor(
     'charon vici socket',
     async () => {
-      if (!d.running) throw new LabError(`charon ${d.status} during start-up:\n${tail(d.output(), 30)}`);
+      if (!d.running) throw new LabError(`charon ${d.status} during start-up:\n${tail(d.output() + (logFile && existsSync(logFile) ? readFileSync(logFile, 'utf8') : ''), 30)}`);
       if (!existsSync(vici)) return false;
       return (await swanctl(uri, ['--stats'], true)).code === 0;
     },
