@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { HostName, Lab } from '../test/lab/index.js';
+import { pskClientConf, type HostName, type Lab } from '../test/lab/index.js';
 import { startNative, startNativeIpsec, startOurs, type NativeProc, type OursClient } from './clients.js';
 
 export type ProtocolKey = 'openvpn' | 'ipsec';
@@ -104,39 +104,7 @@ export function ipsecProtocol(lab: Lab): Protocol {
   const ss = lab.strongswan!;
   const oursArgs = async (tag: string, relayPort?: number): Promise<string[]> => {
     const file = join(lab.dir, `${tag}.swanctl.conf`);
-    await writeFile(
-      file,
-      `connections {
-  bench {
-    version = 2
-    remote_addrs = ${ss.address}${relayPort ? `\n    remote_port = ${relayPort}` : ''}
-    vips = 0.0.0.0
-    proposals = ${IPSEC_PROPOSALS.ike}
-    local {
-      auth = psk
-      id = ${ss.remoteId}
-    }
-    remote {
-      auth = psk
-      id = ${ss.localId}
-    }
-    children {
-      net {
-        remote_ts = ${lab.addr.webIpsecNet}
-        esp_proposals = ${IPSEC_PROPOSALS.esp}
-      }
-    }
-  }
-}
-secrets {
-  ike-bench {
-    id-1 = ${ss.localId}
-    id-2 = ${ss.remoteId}
-    secret = "${ss.psk}"
-  }
-}
-`,
-    );
+    await writeFile(file, pskClientConf(ss, { name: 'bench', remotePort: relayPort, proposals: IPSEC_PROPOSALS.ike, espProposals: IPSEC_PROPOSALS.esp }));
     return ['ipsec', file];
   };
   return {

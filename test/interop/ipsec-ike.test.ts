@@ -22,43 +22,21 @@ import { planIke } from '../../src/ipsec/ike/plan.js';
 import { detBytes, detSha256, run, withLab, type Lab } from '../lab/index.js';
 import { tsharkIkeAuth } from '../lab/tshark-esp.js';
 import { IPSEC_WEB_NAME } from '../lab/dns.js';
-import type { StrongSwanResponder } from '../lab/strongswan.js';
+import { pskClientConf, type StrongSwanResponder } from '../lab/strongswan.js';
 import { CliProcess } from './cli-helpers.js';
 
 /** Our client's swanctl.conf, written from the lab responder's own settings. */
 async function clientConfig(lab: Lab, ss: StrongSwanResponder, name: string, o: { proposals: string; esp: string; psk?: string; remoteTs?: string; remotePort?: number; remoteId?: string }): Promise<string> {
-  const text = `# our client for the lab's ${ss.connName}
-connections {
-  lab {
-    version = 2
-    remote_addrs = ${ss.address}${o.remotePort ? `\n    remote_port = ${o.remotePort}` : ''}
-    vips = 0.0.0.0
-    proposals = ${o.proposals}
-    local {
-      auth = psk
-      id = ${ss.remoteId}
-    }
-    remote {
-      auth = psk
-      id = ${o.remoteId ?? ss.localId}
-    }
-    children {
-      net {
-        remote_ts = ${o.remoteTs ?? lab.addr.webIpsecNet}
-        esp_proposals = ${o.esp}
-        start_action = start
-      }
-    }
-  }
-}
-secrets {
-  ike-lab {
-    id-1 = ${o.remoteId ?? ss.localId}
-    id-2 = ${ss.remoteId}
-    secret = "${o.psk ?? ss.psk}"
-  }
-}
-`;
+  const text = pskClientConf(ss, {
+    comment: `our client for the lab's ${ss.connName}`,
+    remotePort: o.remotePort,
+    proposals: o.proposals,
+    espProposals: o.esp,
+    remoteTs: o.remoteTs,
+    remoteId: o.remoteId,
+    psk: o.psk,
+    startAction: 'start',
+  });
   const file = join(lab.dir, `${name}.swanctl.conf`);
   await writeFile(file, text);
   return file;

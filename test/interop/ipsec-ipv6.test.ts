@@ -12,7 +12,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appendToError, detBytes, detSha256, labPrereqs, run, startLab, type Lab } from '../lab/index.js';
+import { appendToError, detBytes, detSha256, labPrereqs, pskClientConf, run, startLab, type Lab } from '../lab/index.js';
 import { CliProcess, curl, sha256 } from './cli-helpers.js';
 import { IPSEC_V6_NAME } from '../lab/dns.js';
 
@@ -36,38 +36,7 @@ describe('IPv6 through IPsec (strongSwan 5.9, IPv6 pool)', { skip: pre.skip, tim
     web6 = lab.addr.webIpsec6;
     pool6 = lab.addr.ipsecPool6.split('/')[0]!.replace(/::$/, ':');
     file = join(tmp, 'v6.swanctl.conf');
-    await writeFile(
-      file,
-      `connections {
-  lab {
-    version = 2
-    remote_addrs = ${ss.address}
-    vips = 0.0.0.0, ::
-    local {
-      auth = psk
-      id = ${ss.remoteId}
-    }
-    remote {
-      auth = psk
-      id = ${ss.localId}
-    }
-    children {
-      net {
-        remote_ts = ${lab.addr.webIpsecNet}, ${lab.addr.webIpsecNet6}
-        start_action = start
-      }
-    }
-  }
-}
-secrets {
-  ike-lab {
-    id-1 = ${ss.localId}
-    id-2 = ${ss.remoteId}
-    secret = "${ss.psk}"
-  }
-}
-`,
-    );
+    await writeFile(file, pskClientConf(ss, { vips: '0.0.0.0, ::', remoteTs: `${lab.addr.webIpsecNet}, ${lab.addr.webIpsecNet6}`, startAction: 'start' }));
   });
   after(async () => {
     await cli?.stop();

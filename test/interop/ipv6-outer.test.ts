@@ -13,7 +13,7 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appendToError, detSha256, labPrereqs, run, startLab, type Lab, type OpenVpnServer } from '../lab/index.js';
+import { appendToError, detSha256, labPrereqs, pskClientConf, run, startLab, type Lab, type OpenVpnServer } from '../lab/index.js';
 import { CliProcess, curl, sha256, startCli } from './cli-helpers.js';
 
 const pre = labPrereqs(['openvpn', 'strongswan', 'curl']);
@@ -107,35 +107,7 @@ describe('the outer transport over IPv6 (gateways at IPv6 addresses)', { skip: p
   });
 
   function swanctl(remote: string): string {
-    const ss = lab.strongswan!;
-    return `connections {
-  lab6 {
-    version = 2
-    remote_addrs = ${remote}
-    vips = 0.0.0.0
-    local {
-      auth = psk
-      id = ${ss.remoteId}
-    }
-    remote {
-      auth = psk
-      id = ${ss.localId}
-    }
-    children {
-      net {
-        remote_ts = ${lab.addr.webIpsecNet}
-      }
-    }
-  }
-}
-secrets {
-  ike-lab {
-    id-1 = ${ss.localId}
-    id-2 = ${ss.remoteId}
-    secret = "${ss.psk}"
-  }
-}
-`;
+    return pskClientConf(lab.strongswan!, { name: 'lab6', remoteAddrs: remote });
   }
 
   /** charon's own view: the IKE SA with our IPv6 address and ESP in UDP. */

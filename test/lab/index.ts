@@ -13,7 +13,7 @@ export {
   type UserPass,
 } from './openvpn.js';
 export { NativeClient, type NativeClientOptions, type CurlResult } from './native.js';
-export { StrongSwanResponder, type StrongSwanOptions } from './strongswan.js';
+export { StrongSwanResponder, pskClientConf, type StrongSwanOptions, type PskClientConf } from './strongswan.js';
 export { StrongSwanClient, type StrongSwanClientOptions } from './strongswan-client.js';
 export {
   EspGateway,

@@ -10,7 +10,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { LabError, tail, type Daemon } from './exec.js';
-import { charonConf, startCharon, swanctl, type StrongSwanResponder } from './strongswan.js';
+import { charonConf, pskClientConf, startCharon, swanctl, type StrongSwanResponder } from './strongswan.js';
 
 export interface StrongSwanClientOptions {
   /** Our identity (default the responder's remoteId). Give the native client its own when ours is connected at
@@ -65,41 +65,20 @@ export class StrongSwanClient {
     const confFile = join(this.dir, 'strongswan.conf');
     const swanctlFile = join(this.dir, 'swanctl.conf');
     await writeFile(confFile, charonConf({ uri: this.uri, logFile: this.logFile, logLevel: 1 }));
+    const relayed = o.remotePort !== undefined && o.remotePort !== 500;
     await writeFile(
       swanctlFile,
-      `connections {
-  bench {
-    version = 2
-    remote_addrs = ${o.remoteAddr ?? r.addr.ikeNatSide}
-    remote_port = ${o.remotePort ?? 500}${o.remotePort && o.remotePort !== 500 ? '\n    local_port = 4500' : ''}
-    proposals = ${o.proposals ?? 'aes256gcm16-prfsha256-x25519'}
-    encap = yes
-    vips = 0.0.0.0
-    local {
-      auth = psk
-      id = ${o.id ?? r.remoteId}
-    }
-    remote {
-      auth = psk
-      id = ${r.localId}
-    }
-    children {
-      net {
-        remote_ts = ${r.addr.webIpsecNet}
-        esp_proposals = ${o.espProposals ?? 'aes256gcm16'}
-        start_action = none
-      }
-    }
-  }
-}
-secrets {
-  ike-bench {
-    id-1 = ${r.localId}
-    id-2 = ${o.id ?? r.remoteId}
-    secret = "${r.psk.replaceAll('"', '\\"')}"
-  }
-}
-`,
+      pskClientConf(r, {
+        name: 'bench',
+        remoteAddrs: o.remoteAddr ?? r.addr.ikeNatSide,
+        remotePort: o.remotePort ?? 500,
+        ...(relayed ? { localPort: 4500 } : {}),
+        proposals: o.proposals ?? 'aes256gcm16-prfsha256-x25519',
+        encap: true,
+        espProposals: o.espProposals ?? 'aes256gcm16',
+        startAction: 'none',
+        id: o.id ?? r.remoteId,
+      }),
     );
     this.spawnedAt = performance.now();
     this.daemon = await startCharon(this.ns, this.dir, confFile, this.uri, timeoutMs, this.logFile);

@@ -327,3 +327,64 @@ export async function startCharon(ns: string, dir: string, confFile: string, uri
   });
   return d;
 }
+
+/** A PSK initiator's swanctl.conf for the lab's responder (ours, or strongSwan's own client). */
+export interface PskClientConf {
+  /** Connection name (default 'lab'). */
+  name?: string;
+  /** The responder's address (default its root-side address). */
+  remoteAddrs?: string;
+  remotePort?: number;
+  localPort?: number;
+  /** Write `encap = yes` (force ESP in UDP from our side too). */
+  encap?: boolean;
+  /** Default '0.0.0.0'. */
+  vips?: string;
+  /** IKE and ESP proposals (default: none written, i.e. the initiator's defaults). */
+  proposals?: string;
+  espProposals?: string;
+  /** Default the web host's IPsec network. */
+  remoteTs?: string;
+  startAction?: 'start' | 'none' | 'trap';
+  /** Our identity (default the responder's remoteId) and the one we expect (default its localId). */
+  id?: string;
+  remoteId?: string;
+  /** Default the responder's PSK. */
+  psk?: string;
+  /** A first comment line. */
+  comment?: string;
+}
+
+export function pskClientConf(ss: StrongSwanResponder, o: PskClientConf = {}): string {
+  const id = o.id ?? ss.remoteId;
+  const remoteId = o.remoteId ?? ss.localId;
+  const opt = (key: string, v: string | number | undefined, indent = '    '): string => (v === undefined ? '' : `\n${indent}${key} = ${v}`);
+  return `${o.comment ? `# ${o.comment}\n` : ''}connections {
+  ${o.name ?? 'lab'} {
+    version = 2
+    remote_addrs = ${o.remoteAddrs ?? ss.address}${opt('remote_port', o.remotePort)}${opt('local_port', o.localPort)}
+    vips = ${o.vips ?? '0.0.0.0'}${opt('proposals', o.proposals)}${opt('encap', o.encap ? 'yes' : undefined)}
+    local {
+      auth = psk
+      id = ${id}
+    }
+    remote {
+      auth = psk
+      id = ${remoteId}
+    }
+    children {
+      net {
+        remote_ts = ${o.remoteTs ?? ss.addr.webIpsecNet}${opt('esp_proposals', o.espProposals, '        ')}${opt('start_action', o.startAction, '        ')}
+      }
+    }
+  }
+}
+secrets {
+  ike-lab {
+    id-1 = ${remoteId}
+    id-2 = ${id}
+    secret = "${(o.psk ?? ss.psk).replaceAll('"', '\\"')}"
+  }
+}
+`;
+}
