@@ -47,7 +47,7 @@ native clients (curl in the nat namespace): the stock openvpn client (kernel tun
 server (AES-256-GCM over UDP), and strongSwan's charon (kernel-libipsec, kernel TCP) on a strongSwan 5.9
 responder (ESP AES-256-GCM in UDP).
 
-  --quick                 reduced variant (1 round, small transfers; under two minutes)
+  --quick                 reduced variant (1 round, small transfers, a 1 GB soak; a few minutes)
   --rounds N              rounds per client and scenario (default 3)
   --size MB               single bulk transfer size (default 200)
   --parallel N            parallel connections (default 8)
