@@ -150,6 +150,7 @@ export function parseBenchArgs(argv: readonly string[]): BenchOptions {
         const v = value();
         if (!v) throw new Error('--protocols needs a list');
         const names = v.split(',').map((x) => x.trim()).filter(Boolean);
+        if (names.length === 0) throw new Error(`--protocols: none given (known: ${BENCH_PROTOCOLS.join(', ')})`);
         for (const n of names) {
           if (!(BENCH_PROTOCOLS as readonly string[]).includes(n)) throw new Error(`--protocols: unknown protocol ${n} (known: ${BENCH_PROTOCOLS.join(', ')})`);
         }

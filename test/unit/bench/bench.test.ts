@@ -76,6 +76,7 @@ describe('bench arguments', () => {
     assert.throws(() => parseBenchArgs(['--frobnicate']), /unknown option --frobnicate/);
     assert.throws(() => parseBenchArgs(['--loss', '0.9']), /--loss/);
     assert.throws(() => parseBenchArgs(['--protocols', 'openvpn,wireguard']), /unknown protocol wireguard/);
+    assert.throws(() => parseBenchArgs(['--protocols', ',']), /--protocols: none given/);
   });
 });
 
