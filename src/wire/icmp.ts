@@ -162,6 +162,17 @@ export function writeIcmp(m: IcmpMessageInit, out: Uint8Array, offset = 0): numb
       code = m.code;
       rest = m.rest >>> 0;
   }
+  writeIcmpMessage(out, o, type, code, rest, body, 0);
+  return n;
+}
+
+/**
+ * The header layout ICMP and ICMPv6 share (type, code, checksum, 32 bits of rest; RFC 792, RFC 4443 §2.1) and
+ * the body after it, at out[o..]; the checksum starts from `initialSum` (0 for ICMP, the pseudo-header's sum for
+ * ICMPv6). The caller has checked that it fits.
+ */
+export function writeIcmpMessage(out: Uint8Array, o: number, type: number, code: number, rest: number, body: Uint8Array, initialSum: number): void {
+  const end = o + ICMP_HEADER_LENGTH + body.length;
   out[o] = type & 0xff;
   out[o + 1] = code & 0xff;
   out[o + 2] = 0;
@@ -171,10 +182,9 @@ export function writeIcmp(m: IcmpMessageInit, out: Uint8Array, offset = 0): numb
   out[o + 6] = (rest >>> 8) & 0xff;
   out[o + 7] = rest & 0xff;
   out.set(body, o + ICMP_HEADER_LENGTH);
-  const c = finishChecksum(onesSum(out, o, o + n));
+  const c = finishChecksum(onesSum(out, o, end, initialSum));
   out[o + 2] = c >> 8;
   out[o + 3] = c & 0xff;
-  return n;
 }
 
 export function buildIcmp(m: IcmpMessageInit): Uint8Array {

@@ -7,6 +7,7 @@
 import { WireError } from '../errors.js';
 import { finishChecksum, onesSum } from './checksum.js';
 import { Ipv6NextHeader, parseIpv6, type Ipv6Packet } from './ipv6.js';
+import { writeIcmpMessage } from './icmp.js';
 
 export const Icmpv6Type = {
   DEST_UNREACHABLE: 1,
@@ -152,19 +153,7 @@ export function writeIcmpv6(m: Icmpv6MessageInit, addressSum: number, out: Uint8
       code = m.code;
       rest = (m.value ?? 0) >>> 0;
   }
-  const o = offset;
-  out[o] = type & 0xff;
-  out[o + 1] = code & 0xff;
-  out[o + 2] = 0;
-  out[o + 3] = 0;
-  out[o + 4] = (rest >>> 24) & 0xff;
-  out[o + 5] = (rest >>> 16) & 0xff;
-  out[o + 6] = (rest >>> 8) & 0xff;
-  out[o + 7] = rest & 0xff;
-  out.set(body, o + ICMPV6_HEADER_LENGTH);
-  const c = finishChecksum(onesSum(out, o, o + n, addressSum + Ipv6NextHeader.ICMPV6 + n));
-  out[o + 2] = c >> 8;
-  out[o + 3] = c & 0xff;
+  writeIcmpMessage(out, offset, type, code, rest, body, addressSum + Ipv6NextHeader.ICMPV6 + n);
   return n;
 }
 
