@@ -147,6 +147,7 @@ export function answerChildRekey(inner: readonly IkePayload[], old: ChildSaSpec,
 /** What a rekeyed IkeSa needs besides its keys. */
 export interface IkeSaSettings {
   retransmit: RetransmitPolicy;
+  /** Our requests of the IKE SA name the gateway so in timeouts ('192.0.2.1:4500'). */
   peerName: string;
   fragmentation: 'yes' | 'accept' | 'no';
   peerFragments: boolean;

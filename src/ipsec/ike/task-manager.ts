@@ -31,7 +31,6 @@ import type { Logger } from '../../util/log.js';
 import { IkeExchange, NotifyType, PayloadType, ProtocolId, exchangeName, notifyName } from '../../wire/ike-constants.js';
 import { isResponse, parseIkeMessage, type IkeMessage, type IkePayload } from '../../wire/ike.js';
 import { buildDelete, parseDelete, parseKe, parseNonce, parseSa, type KePayload, type Proposal } from '../../wire/ike-payloads.js';
-import type { RetransmitPolicy } from './exchange.js';
 import { isFragment, type IkeSa } from './ike-sa.js';
 import { describeMessage, errorNotifies, findNotify, firstOfType, notify, payload } from './messages.js';
 import type { EspOffer, IkeOffer } from './proposals.js';
@@ -51,7 +50,8 @@ export type TaskEvent =
   | { type: 'ike-rekeyed'; spiI: string; spiR: string; proposal: string }
   | { type: 'ended'; reason: CloseReason; error?: VpnError };
 
-export interface TaskManagerConfig {
+/** The IKE SA's own settings (retransmissions, the gateway's name, fragmentation, randomness, log) and the rest. */
+export interface TaskManagerConfig extends IkeSaSettings {
   ike: readonly IkeOffer[];
   esp: readonly EspOffer[];
   /** IKE SA rekey after this many seconds (0: never), less up to `ikeRandSeconds`. */
@@ -61,17 +61,9 @@ export interface TaskManagerConfig {
   dpdDelaySeconds: number;
   /** A liveness check gives up after this many seconds (dpd_timeout; 0: when the retransmissions run out). */
   dpdTimeoutSeconds?: number;
-  retransmit: RetransmitPolicy;
-  /** Our requests of the IKE SA name the gateway so in timeouts ('192.0.2.1:4500'). */
-  peerName: string;
-  fragmentation: 'yes' | 'accept' | 'no';
-  peerFragments: boolean;
-  fragmentLimit?: number;
-  random: (n: number) => Uint8Array;
   /** Uniform [0, 1) for rand_time (tests fix it). */
   uniform?: () => number;
   keyExchange?: (group: number) => KeyExchange;
-  log: Logger;
   /** What has come in from the gateway so far (ESP packets, IKE messages): unchanged for dpdDelay means silence. */
   inboundCount: () => number;
 }
