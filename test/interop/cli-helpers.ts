@@ -2,9 +2,13 @@
  * Shared pieces of the CLI interop tests: spawn the real CLI (`node --import tsx src/cli/main.ts ...` from the
  * repository root), wait for its ready line and parse the listeners' bound ports from it, run curl, hash.
  */
+import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { detBytes, detSha256 } from '../lab/index.js';
 
 export const REPO = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -159,6 +163,32 @@ export function curl(args: string[], timeoutMs = 120_000): Promise<CurlResult> {
 }
 
 export const sha256 = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+/** How a test asserts that a curl run succeeded (with its own context in the message). */
+export type CurlCheck = (what: string, r: CurlResult) => void;
+
+/** GET `url` (the web host's /bytes/N) with curl and `via` (e.g. ['-x', proxy]): the body is its N bytes exactly. */
+export async function curlGetExact(via: string[], url: string, n: number, check: CurlCheck, what = 'GET'): Promise<void> {
+  const get = await curl([...via, url]);
+  check(what, get);
+  assert.equal(get.stdout.length, n);
+  assert.equal(sha256(get.stdout), detSha256(n));
+}
+
+/**
+ * POST N deterministic bytes (detBytes(n, seed), through a file in `dir`) to the web host's /upload with curl and
+ * `via`: the web host received them exactly.
+ */
+export async function curlPostExact(via: string[], url: string, n: number, seed: string, dir: string, check: CurlCheck, what = 'POST'): Promise<void> {
+  const body = detBytes(n, seed);
+  const file = join(dir, `${seed}.bin`);
+  await writeFile(file, body);
+  const post = await curl([...via, '-H', 'Content-Type: application/octet-stream', '--data-binary', `@${file}`, url]);
+  check(what, post);
+  const json = JSON.parse(post.stdout.toString()) as { bytes: number; sha256: string };
+  assert.equal(json.bytes, n);
+  assert.equal(json.sha256, sha256(body));
+}
 
 /** Lines of a curl -i / -D - header block, lower-cased names. */
 export function headerValue(head: string, name: string): string | undefined {

@@ -12,8 +12,8 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { appendToError, detBytes, detSha256, labPrereqs, pskClientConf, run, startLab, type Lab } from '../lab/index.js';
-import { CliProcess, curl, sha256 } from './cli-helpers.js';
+import { appendToError, labPrereqs, pskClientConf, run, startLab, type Lab } from '../lab/index.js';
+import { CliProcess, curl, curlGetExact, curlPostExact } from './cli-helpers.js';
 import { IPSEC_V6_NAME } from '../lab/dns.js';
 
 const pre = labPrereqs(['strongswan', 'curl', 'dns']);
@@ -77,18 +77,8 @@ describe('IPv6 through IPsec (strongSwan 5.9, IPv6 pool)', { skip: pre.skip, tim
 
   test(`HTTP proxy to http://[web6]/: GET and POST ${N / 1e6} MB byte-exact; the web host sees our IPv6 virtual IP`, async () => {
     await proxies();
-    const get = await curl(['-x', proxy, `http://[${web6}]/bytes/${N}`]);
-    check('GET', get);
-    assert.equal(get.stdout.length, N);
-    assert.equal(sha256(get.stdout), detSha256(N));
-    const body = detBytes(N, 'ipsec-post6');
-    const f = join(tmp, 'post.bin');
-    await writeFile(f, body);
-    const post = await curl(['-x', proxy, '-H', 'Content-Type: application/octet-stream', '--data-binary', `@${f}`, `http://[${web6}]/upload`]);
-    check('POST', post);
-    const json = JSON.parse(post.stdout.toString()) as { bytes: number; sha256: string };
-    assert.equal(json.bytes, N);
-    assert.equal(json.sha256, sha256(body));
+    await curlGetExact(['-x', proxy], `http://[${web6}]/bytes/${N}`, N, check);
+    await curlPostExact(['-x', proxy], `http://[${web6}]/upload`, N, 'ipsec-post6', tmp, check);
     const ip = await curl(['-x', proxy, `http://[${web6}]/ip`]);
     check('/ip', ip);
     const seen = JSON.parse(ip.stdout.toString()) as { remoteAddress: string; localAddress: string };
@@ -98,27 +88,14 @@ describe('IPv6 through IPsec (strongSwan 5.9, IPv6 pool)', { skip: pre.skip, tim
 
   test(`SOCKS5 to [web6] (ATYP 4): ${N / 1e6} MB each way byte-exact`, async () => {
     await proxies();
-    const get = await curl(['--socks5', socks, `http://[${web6}]/bytes/${N}`]);
-    check('socks5 GET', get);
-    assert.equal(get.stdout.length, N);
-    assert.equal(sha256(get.stdout), detSha256(N));
-    const body = detBytes(N, 'ipsec-socks6');
-    const f = join(tmp, 'socks.bin');
-    await writeFile(f, body);
-    const post = await curl(['--socks5', socks, '-H', 'Content-Type: application/octet-stream', '--data-binary', `@${f}`, `http://[${web6}]/upload`]);
-    check('socks5 POST', post);
-    const json = JSON.parse(post.stdout.toString()) as { bytes: number; sha256: string };
-    assert.equal(json.bytes, N);
-    assert.equal(json.sha256, sha256(body));
+    await curlGetExact(['--socks5', socks], `http://[${web6}]/bytes/${N}`, N, check, 'socks5 GET');
+    await curlPostExact(['--socks5', socks], `http://[${web6}]/upload`, N, 'ipsec-socks6', tmp, check, 'socks5 POST');
     await cli!.waitForLog(/\[socks5\].*route=vpn/);
   });
 
   test(`SOCKS5 by a name with only an AAAA record (${IPSEC_V6_NAME}): resolved through the tunnel, ${N / 1e6} MB down byte-exact over IPv6`, async () => {
     await proxies();
-    const get = await curl(['--socks5-hostname', socks, `http://${IPSEC_V6_NAME}/bytes/${N}`]);
-    check('socks5h GET', get);
-    assert.equal(get.stdout.length, N);
-    assert.equal(sha256(get.stdout), detSha256(N));
+    await curlGetExact(['--socks5-hostname', socks], `http://${IPSEC_V6_NAME}/bytes/${N}`, N, check, 'socks5h GET');
     const ip = await curl(['--socks5-hostname', socks, `http://${IPSEC_V6_NAME}/ip`]);
     check('socks5h /ip', ip);
     const seen = JSON.parse(ip.stdout.toString()) as { remoteAddress: string; localAddress: string };

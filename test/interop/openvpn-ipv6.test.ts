@@ -11,7 +11,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { appendToError, detBytes, detSha256, labPrereqs, run, startLab, type Lab } from '../lab/index.js';
-import { curl, sha256, startCli, type CliProcess } from './cli-helpers.js';
+import { curl, curlGetExact, curlPostExact, sha256, startCli, type CliProcess } from './cli-helpers.js';
 import { DUAL_NAME, V6_NAME, WEB_NAME } from '../lab/dns.js';
 
 const pre = labPrereqs(['openvpn', 'curl', 'dns']);
@@ -65,18 +65,8 @@ describe('IPv6 through a real OpenVPN server', { skip: pre.skip, timeout: 600_00
   test('HTTP proxy, absolute-form http://[v6]/: GET and POST 20 MB byte-exact; the web host sees our tunnel IPv6 address', async () => {
     await proxies();
     const n = 20_000_000;
-    const get = await curl(['-x', proxy, `http://[${web6}]/bytes/${n}`]);
-    check('GET', get);
-    assert.equal(get.stdout.length, n);
-    assert.equal(sha256(get.stdout), detSha256(n));
-    const body = detBytes(n, 'post6');
-    const file = join(tmp, 'post.bin');
-    await writeFile(file, body);
-    const post = await curl(['-x', proxy, '-H', 'Content-Type: application/octet-stream', '--data-binary', `@${file}`, `http://[${web6}]/upload`]);
-    check('POST', post);
-    const json = JSON.parse(post.stdout.toString()) as { bytes: number; sha256: string };
-    assert.equal(json.bytes, n);
-    assert.equal(json.sha256, sha256(body));
+    await curlGetExact(['-x', proxy], `http://[${web6}]/bytes/${n}`, n, check);
+    await curlPostExact(['-x', proxy], `http://[${web6}]/upload`, n, 'post6', tmp, check);
     const ip = await curl(['-x', proxy, `http://[${web6}]/ip`]);
     check('/ip', ip);
     const seen = JSON.parse(ip.stdout.toString()) as { remoteAddress: string; localAddress: string };
@@ -98,36 +88,16 @@ describe('IPv6 through a real OpenVPN server', { skip: pre.skip, timeout: 600_00
   test('SOCKS5 with an IPv6 address (ATYP 4): 20 MB each way byte-exact', async () => {
     await proxies();
     const n = 20_000_000;
-    const get = await curl(['--socks5', socks, `http://[${web6}]/bytes/${n}`]);
-    check('socks5 GET', get);
-    assert.equal(get.stdout.length, n);
-    assert.equal(sha256(get.stdout), detSha256(n));
-    const body = detBytes(n, 'socks6');
-    const file = join(tmp, 'socks.bin');
-    await writeFile(file, body);
-    const post = await curl(['--socks5', socks, '-H', 'Content-Type: application/octet-stream', '--data-binary', `@${file}`, `http://[${web6}]/upload`]);
-    check('socks5 POST', post);
-    const json = JSON.parse(post.stdout.toString()) as { bytes: number; sha256: string };
-    assert.equal(json.bytes, n);
-    assert.equal(json.sha256, sha256(body));
+    await curlGetExact(['--socks5', socks], `http://[${web6}]/bytes/${n}`, n, check, 'socks5 GET');
+    await curlPostExact(['--socks5', socks], `http://[${web6}]/upload`, n, 'socks6', tmp, check, 'socks5 POST');
     await cli!.waitForLog(/\[socks5\].*route=vpn/);
   });
 
   test('a name with only an AAAA record (v6.lab.test): SOCKS5 by name 20 MB down, HTTP proxy by name 20 MB up, byte-exact', async () => {
     await proxies();
     const n = 20_000_000;
-    const get = await curl(['--socks5-hostname', socks, `http://${V6_NAME}/bytes/${n}`]);
-    check('socks5h GET', get);
-    assert.equal(get.stdout.length, n);
-    assert.equal(sha256(get.stdout), detSha256(n));
-    const body = detBytes(n, 'name6');
-    const file = join(tmp, 'name.bin');
-    await writeFile(file, body);
-    const post = await curl(['-x', proxy, '-H', 'Content-Type: application/octet-stream', '--data-binary', `@${file}`, `http://${V6_NAME}/upload`]);
-    check('POST by name', post);
-    const json = JSON.parse(post.stdout.toString()) as { bytes: number; sha256: string };
-    assert.equal(json.bytes, n);
-    assert.equal(json.sha256, sha256(body));
+    await curlGetExact(['--socks5-hostname', socks], `http://${V6_NAME}/bytes/${n}`, n, check, 'socks5h GET');
+    await curlPostExact(['-x', proxy], `http://${V6_NAME}/upload`, n, 'name6', tmp, check, 'POST by name');
     await cli!.waitForLog(new RegExp(`\\[socks5\\].*dest=${V6_NAME.replace(/\./g, '\\.')}:80 route=vpn`));
   });
 
