@@ -292,11 +292,24 @@ test('property: any 8-aligned cut, shuffled, with duplicates, reassembles to the
           const j = (shuffle[i % Math.max(1, shuffle.length)] ?? 0) % (i + 1);
           [fs[i], fs[j]] = [fs[j]!, fs[i]!];
         }
+        // The expected deliveries, modelled independently: an exact duplicate of a piece already held is ignored,
+        // and a completed datagram is forgotten, so duplicates arriving after it start a new one, which completes
+        // again only if they happen to hold every piece (a duplicated whole datagram is delivered twice, as IP may).
+        let expected = 0;
+        let held = new Set<number>();
+        for (const f of fs) {
+          held.add(f.fragment!.offset);
+          if (held.size === cuts.length + 1) {
+            expected++;
+            held = new Set();
+          }
+        }
         const r = new Reassembler6();
         const outs = fs.map((f) => r.input(f, 0)).filter((x) => x !== undefined);
-        assert.equal(outs.length, 1);
-        assert.deepEqual(parseIpv6(outs[0]!).payload, payload);
-        // duplicates of fragments that came after completion start a new datagram that never completes
+        assert.ok(expected >= 1);
+        assert.equal(outs.length, expected);
+        for (const o of outs) assert.deepEqual(parseIpv6(o).payload, payload);
+        // duplicates after the last completion start a new datagram that never completes
         assert.ok(r.size <= 1);
       },
     ),
